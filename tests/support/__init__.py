@@ -1,0 +1,1 @@
+"""Helpers shared by the integration tests (running playbooks, reading the local cloud)."""
