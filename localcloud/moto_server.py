@@ -1,0 +1,255 @@
+#!/usr/bin/env python3
+"""moto server (the same WSGI app as ``moto_server``) with a JSON-lines request log.
+
+Usage::
+
+    python localcloud/moto_server.py --host 127.0.0.1 --port 15566 --request-log /path/requests.jsonl
+
+Every request handled by the emulator appends one line to the request log::
+
+    {"ts": "...Z", "method": "POST", "path": "/", "service": "ec2", "action": "DescribeVpcs",
+     "status": 200, "mutating": false, "duration_ms": 3.1}
+
+The line is written before the response body is sent, so once a client call has returned its
+entry is already in the file (tests rely on this).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import gzip
+import io
+import json
+import os
+import re
+import signal
+import sys
+import threading
+import time
+import zlib
+from typing import Any
+from urllib.parse import parse_qs
+
+# Verbs that start the name of an AWS API operation which changes state.
+# fmt: off
+WRITE_VERBS = (
+    "Abort", "Accept", "Activate", "Add", "Allocate", "Apply", "Archive", "Assign", "Associate", "Attach",
+    "Authorize", "Cancel", "Change", "Complete", "Confirm", "Continue", "Copy", "Create", "Deactivate", "Decrease",
+    "Delete", "Deprecate", "Deprovision", "Deregister", "Detach", "Disable", "Disassociate", "Enable", "Enter",
+    "Execute", "Exit", "Export", "Failover", "Flush", "Import", "Increase", "Initiate", "Install", "Invoke", "Link",
+    "Lock", "Merge", "Migrate", "Modify", "Move", "Promote", "Provision", "Publish", "Purchase", "Purge", "Put",
+    "Reboot", "Rebuild", "Recover", "Register", "Reject", "Release", "Reload", "Remove", "Renew", "Replace",
+    "Request", "Resend", "Reset", "Resize", "Restore", "Resume", "Retry", "Revoke", "Rollback", "Rotate", "Run",
+    "Schedule", "Send", "Set", "Signal", "Split", "Start", "Stop", "Subscribe", "Suspend", "Switchover", "Tag",
+    "Terminate", "Transfer", "Unarchive", "Unassign", "Uninstall", "Unlink", "Unlock", "Unsubscribe", "Untag",
+    "Update", "Upgrade", "Upload", "Write",
+)
+# fmt: on
+_WRITE_RE = re.compile(r"^(?:Batch|Transact)?(?:" + "|".join(WRITE_VERBS) + r")(?=[A-Z0-9_]|$)")
+
+# REST (no "Action") requests that use a write method but only read. Matched against (service, method, path+query).
+READ_ONLY_REST = (
+    ("s3", "POST", re.compile(r"[?&]select(?:&|=|$)")),  # SelectObjectContent
+    ("es", "POST", re.compile(r"^/20\d\d-\d\d-\d\d/(?:opensearch|es)/domain-info")),  # DescribeDomains
+    ("kafka", "POST", re.compile(r"^/v1/clusters/[^/]+/client-quotas/describe")),
+)
+WRITE_METHODS = {"POST", "PUT", "DELETE", "PATCH"}
+
+_HOST_SERVICE_RE = re.compile(r"^(?:[^.]+\.)*?([a-z0-9-]+)\.(?:[a-z]{2}(?:-[a-z]+)+-\d\.)?amazonaws\.com")
+_RPC_V2_PATH_RE = re.compile(r"^/service/[^/]+/operation/([A-Za-z0-9]+)$")
+
+
+def is_mutating_action(action: str | None) -> bool:
+    return bool(action) and bool(_WRITE_RE.match(action))
+
+
+def _credential_scope_service(environ: dict[str, Any]) -> str | None:
+    auth = environ.get("HTTP_AUTHORIZATION") or ""
+    scope = None
+    m = re.search(r"Credential=([^,\s]+)", auth)
+    if m:
+        scope = m.group(1)
+    else:
+        cred = parse_qs(environ.get("QUERY_STRING", "")).get("X-Amz-Credential")
+        if cred:
+            scope = cred[0]
+    if scope:
+        parts = scope.split("/")
+        if len(parts) >= 5:
+            return parts[-2].lower()
+    return None
+
+
+def _service_from_host_or_path(environ: dict[str, Any], path: str) -> str | None:
+    host = (environ.get("HTTP_HOST") or "").split(":")[0].lower()
+    m = _HOST_SERVICE_RE.match(host)
+    if m:
+        return m.group(1)
+    # moto calling itself: http://localhost/<service>_<region>/...
+    m = re.match(r"^/([a-z0-9-]+)_([a-z]{2}(?:-[a-z]+)+-\d)/", path)
+    if m:
+        return m.group(1)
+    return None
+
+
+def _read_body(environ: dict[str, Any]) -> bytes:
+    """Read the request body and put an equivalent stream back into the environ."""
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length <= 0:
+        return b""
+    body = environ["wsgi.input"].read(length)
+    environ["wsgi.input"] = io.BytesIO(body)
+    return body
+
+
+def _decode(body: bytes, encoding: str) -> bytes:
+    encoding = encoding.lower()
+    try:
+        if "gzip" in encoding:
+            return gzip.decompress(body)
+        if "deflate" in encoding:
+            return zlib.decompress(body)
+    except (OSError, zlib.error, EOFError):
+        return b""
+    return body
+
+
+def describe_request(environ: dict[str, Any]) -> dict[str, Any]:
+    """Classify one request: service, action (or None) and whether it mutates state."""
+    method = environ.get("REQUEST_METHOD", "GET").upper()
+    path = environ.get("PATH_INFO", "") or "/"
+    query = environ.get("QUERY_STRING", "")
+
+    if path.startswith("/moto-api") or path == "/favicon.ico":
+        return {"service": "moto-api", "action": None, "mutating": False}
+    if path.startswith(("/latest/meta-data/", "/latest/api/")):  # as moto routes IMDS (token request is a PUT)
+        return {"service": "imds", "action": None, "mutating": False}
+
+    service = _credential_scope_service(environ) or _service_from_host_or_path(environ, path)
+    action = None
+    qs = parse_qs(query)
+    if "Action" in qs:
+        action = qs["Action"][0]
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    if action is None and target:
+        action = target.rsplit(".", 1)[-1] or None
+    if action is None and method == "POST":
+        m = _RPC_V2_PATH_RE.match(path)  # smithy-rpc-v2-cbor (e.g. CloudWatch)
+        if m:
+            action = m.group(1)
+    if action is None and (environ.get("CONTENT_TYPE") or "").startswith("application/x-www-form-urlencoded"):
+        body = _decode(_read_body(environ), environ.get("HTTP_CONTENT_ENCODING") or "")
+        if body:
+            try:
+                form = parse_qs(body.decode("utf-8"), keep_blank_values=True)
+            except UnicodeDecodeError:
+                form = {}
+            if "Action" in form:
+                action = form["Action"][0]
+    if service is None and target:
+        service = target.split(".", 1)[0].split("_", 1)[0].lower() or None
+
+    if action is not None:
+        mutating = is_mutating_action(action)
+    else:
+        mutating = method in WRITE_METHODS
+        if mutating:
+            full = path + ("?" + query if query else "")
+            for svc, meth, pattern in READ_ONLY_REST:
+                if service == svc and method == meth and (pattern.search(full) or pattern.search(path)):
+                    mutating = False
+                    break
+    return {"service": service, "action": action, "mutating": mutating}
+
+
+class RequestLogMiddleware:
+    """WSGI middleware appending one JSON line per request to ``path``."""
+
+    def __init__(self, app: Any, path: str) -> None:
+        self.app = app
+        self.path = path
+        self._lock = threading.Lock()
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        self._fh = open(path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for the server's lifetime
+
+    def _write(self, entry: dict[str, Any]) -> None:
+        line = json.dumps(entry, separators=(",", ":")) + "\n"
+        with self._lock:
+            self._fh.write(line)
+            self._fh.flush()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            info = describe_request(environ)
+        except Exception as exc:  # never break the emulator because of logging
+            info = {"service": None, "action": None, "mutating": None, "log_error": repr(exc)}
+        entry: dict[str, Any] = {
+            "ts": _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "method": environ.get("REQUEST_METHOD"),
+            "path": environ.get("PATH_INFO"),
+            **info,
+            "status": None,
+        }
+        logged = False
+
+        def _start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
+            try:
+                entry["status"] = int(status.split(" ", 1)[0])
+            except ValueError:
+                entry["status"] = status
+            return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
+
+        try:
+            result = self.app(environ, _start_response)
+        except BaseException:
+            entry["status"] = entry["status"] or 500
+            entry["duration_ms"] = round((time.perf_counter() - started) * 1000, 2)
+            self._write(entry)
+            logged = True
+            raise
+        finally:
+            if not logged:
+                entry["duration_ms"] = round((time.perf_counter() - started) * 1000, 2)
+                self._write(entry)
+        return result
+
+
+def build_app(request_log: str | None) -> Any:
+    # Same construction as moto.server.main().
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    main_app = DomainDispatcherApplication(create_backend_app)
+    main_app.debug = True  # type: ignore[attr-defined]
+    return RequestLogMiddleware(main_app, request_log) if request_log else main_app
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-H", "--host", default="127.0.0.1")
+    parser.add_argument("-p", "--port", type=int, default=int(os.environ.get("MOTO_PORT", "15566")))
+    parser.add_argument("--request-log", default=None, help="JSON-lines file to append one entry per request to")
+    args = parser.parse_args(argv)
+
+    os.environ.setdefault("MOTO_PORT", str(args.port))
+    os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+
+    def _exit(signum: int, frame: Any) -> None:
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, _exit)
+    signal.signal(signal.SIGINT, _exit)
+
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+    from werkzeug.serving import run_simple
+
+    app = build_app(args.request_log)
+    run_simple(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
+
+
+if __name__ == "__main__":
+    main()
