@@ -63,6 +63,14 @@ def build_tree():
     dest.mkdir(parents=True)
     with tarfile.open(tarball) as tar:
         tar.extractall(dest, filter="data")
+    # The collections this one depends on (amazon.aws, community.*, ansible.*) come with the ansible package:
+    # make them visible beside ours so the import and validate-modules tests can load module_utils from them.
+    import ansible_collections.amazon.aws as amazon_aws
+
+    bundled = Path(list(amazon_aws.__path__)[0]).resolve().parents[1]
+    for namespace in bundled.iterdir():
+        if namespace.is_dir() and namespace.name not in ("manufacturing", "__pycache__"):
+            (BUILD / "ansible_collections" / namespace.name).symlink_to(namespace, target_is_directory=True)
     git = ["git", "-c", "user.name=sanity", "-c", "user.email=sanity@localhost", "-c", "init.defaultBranch=main"]
     subprocess.run(git + ["init", "-q"], cwd=dest, check=True)
     subprocess.run(git + ["add", "-A"], cwd=dest, check=True)

@@ -9,8 +9,8 @@ name: host_facts
 short_description: Pick the named variables of several hosts
 version_added: 1.0.0
 description:
-  - Returns C({host: {name: value}}) for the given hosts, with only the named variables that are defined on each
-    host. Used to assemble the platform's outputs without evaluating every variable of every host.
+  - "Returns C({host: {name: value}}) for the given hosts, with only the named variables that are defined on each
+    host. Used to assemble the platform's outputs without evaluating every variable of every host."
 positional: hosts, names
 options:
   _input:
