@@ -28,7 +28,6 @@ BIN = Path(sys.executable).parent
 PENDING_PLAYBOOKS = {
     # -e confirm_destroy=<env> (must equal env); in prod a data-retention choice.
     "playbooks/destroy.yml": {"confirm_destroy", "destroy_final_snapshot", "destroy_bucket_policy"},
-    "playbooks/cost_report.yml": {"env"},
 }
 SURVEY_TYPES = {"text", "textarea", "password", "integer", "float", "multiplechoice", "multiselect"}
 JOB_TEMPLATE_FIELDS = {"name", "description", "organization", "project", "playbook", "inventory",
@@ -226,9 +225,13 @@ def test_env_surveys_offer_the_known_environments_and_are_guarded(templates, obj
         # The inventory (which decides group env_<env>) is chosen at launch next to the answer...
         assert jt["ask_inventory_on_launch"] and "env" not in jt["extra_vars"], jt["name"]
         assert jt["inventory"] in inventories
-        # ...and a mismatch is stopped by preflight's platform_known_envs guard, so the playbook must run it.
+        # ...and a mismatch is stopped by the platform_known_envs guard: preflight's, or the playbook's own check
+        # (offline playbooks such as the cost report, which must not call AWS).
         if jt["playbook"] not in PENDING_PLAYBOOKS:
-            assert "playbooks/preflight.yml" in _playbook_closure(jt["playbook"]), jt["name"]
+            closure = _playbook_closure(jt["playbook"])
+            guarded = "playbooks/preflight.yml" in closure or any(
+                "env in platform_known_envs" in (ROOT / path).read_text() for path in closure)
+            assert guarded, jt["name"]
 
 
 def test_one_tenant_is_chosen_with_the_limit_prompt(templates, objects):
