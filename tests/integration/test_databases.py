@@ -1,0 +1,278 @@
+"""Databases role (issue 5): RDS PostgreSQL per tier, per-tenant databases and roles, TimescaleDB retention.
+
+State is read back after the session's converge of the reference fleet (`converged`): RDS and Secrets Manager
+with boto3 from the emulator, tenant isolation on the local cloud's real PostgreSQL (TLS, verify-full), the
+retention policies from TimescaleDB's timescaledb_information.jobs. Production sizing is read from the
+inventory with env=prod (no AWS call), the RDS parameters it turns into are unit-tested
+(tests/unit/plugins/module_utils/test_rds_postgres.py).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+from pathlib import Path
+
+import psycopg
+import pytest
+import yaml
+from support.playbook import BIN, ROOT, ansible_env, load_fleet, run_playbook, write_inventory
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+PREFIX = "mfg-local"
+SHARED_ID = "%s-shared-postgres" % PREFIX
+DEDICATED = "customer-123"
+DEDICATED_ID = "%s-%s-postgres" % (PREFIX, DEDICATED)
+TENANT_TABLES = {"machines", "alert_rules", "alerts", "alert_state"}
+
+
+def tenants():
+    return load_fleet()["all"]["children"]["tenants"]["hosts"]
+
+
+def ident(tenant_id):
+    return "t_" + tenant_id.replace("-", "_")
+
+
+def role_task_names():
+    names = set()
+    for path in (ROOT / "roles" / "databases" / "tasks").glob("*.yml"):
+        for task in yaml.safe_load(path.read_text()) or []:
+            names.add(task.get("name"))
+            names.update(t.get("name") for t in task.get("block", []))
+    names.discard(None)
+    return names
+
+
+def secret_json(aws, name):
+    return json.loads(aws("secretsmanager").get_secret_value(SecretId=name)["SecretString"])
+
+
+def key_arn(aws, alias):
+    return aws("kms").describe_key(KeyId="alias/" + alias)["KeyMetadata"]["Arn"]
+
+
+def pg_connect(endpoints, user, password, dbname):
+    pg = endpoints["postgres"]
+    return psycopg.connect(host=pg["host"], port=pg["port"], user=user, password=password, dbname=dbname,
+                           sslmode="verify-full", sslrootcert=pg["sslrootcert"], connect_timeout=10)
+
+
+def tsdb_connect(endpoints):
+    ts = endpoints["timescaledb"]
+    return psycopg.connect(host=ts["host"], port=ts["port"], user=ts["user"], password=ts["password"],
+                           dbname=ts["dbname"], sslmode=ts.get("sslmode", "disable"), connect_timeout=90)
+
+
+def retention_jobs(endpoints):
+    with tsdb_connect(endpoints) as conn:
+        rows = conn.execute("SELECT hypertable_schema, hypertable_name, config->>'drop_after' "
+                            "FROM timescaledb_information.jobs WHERE proc_name = 'policy_retention'").fetchall()
+    return {(schema, table): drop_after for schema, table, drop_after in rows}
+
+
+# ------------------------------------------------------------------------------------------------ RDS
+
+
+def test_instances_encrypted_and_sized_per_env(converged, aws):
+    rds = aws("rds")
+    shared = rds.describe_db_instances(DBInstanceIdentifier=SHARED_ID)["DBInstances"][0]
+    dedicated = rds.describe_db_instances(DBInstanceIdentifier=DEDICATED_ID)["DBInstances"][0]
+    env_key, tenant_key = key_arn(aws, PREFIX), key_arn(aws, "%s-%s" % (PREFIX, DEDICATED))
+    for instance, key in ((shared, env_key), (dedicated, tenant_key)):
+        assert instance["Engine"] == "postgres"
+        assert instance["DBInstanceClass"] == "db.t4g.micro"  # env=local sizing (group_vars/env_local.yml)
+        assert instance["StorageEncrypted"] is True and instance["KmsKeyId"] == key
+        assert instance["MultiAZ"] is False and instance["DeletionProtection"] is False
+        assert instance["BackupRetentionPeriod"] == 1
+        assert instance["IAMDatabaseAuthenticationEnabled"] is True
+        assert instance["MasterUserSecret"]["KmsKeyId"] == key  # ManageMasterUserPassword with our key
+        assert "postgresql" in instance["EnabledCloudwatchLogsExports"]
+    # only the shared instance and the dedicated tenant's: shared-tier tenants have none of their own
+    ids = {i["DBInstanceIdentifier"] for i in rds.describe_db_instances()["DBInstances"]}
+    assert {"%s-customer-456-postgres" % PREFIX, "%s-customer-789-postgres" % PREFIX}.isdisjoint(ids)
+
+
+def test_subnet_group_on_isolated_subnets_and_tls_parameter_group(converged, aws):
+    rds, ec2 = aws("rds"), aws("ec2")
+    for identifier in (SHARED_ID, DEDICATED_ID):
+        instance = rds.describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"][0]
+        subnet_ids = [s["SubnetIdentifier"] for s in instance["DBSubnetGroup"]["Subnets"]]
+        assert len(subnet_ids) >= 2
+        subnets = ec2.describe_subnets(SubnetIds=subnet_ids)["Subnets"]
+        roles = {t["Value"] for s in subnets for t in s.get("Tags", []) if t["Key"] == "NetworkRole"}
+        assert roles and all("isolated" in r for r in roles), roles
+        group = instance["DBParameterGroups"][0]["DBParameterGroupName"]
+        params = {p["ParameterName"]: p["ParameterValue"]
+                  for p in rds.describe_db_parameters(DBParameterGroupName=group, Source="user")["Parameters"]}
+        assert params["rds.force_ssl"] == "1" and params["ssl_min_protocol_version"] == "TLSv1.2"
+        assert params["log_connections"] == "1" and params["log_min_duration_statement"] == "1000"
+
+
+def test_rds_proxy_per_instance(converged, aws):
+    rds = aws("rds")
+    for identifier in (SHARED_ID, DEDICATED_ID):
+        proxy = rds.describe_db_proxies(DBProxyName=identifier)["DBProxies"][0]
+        assert proxy["EngineFamily"] == "POSTGRESQL" and proxy["RequireTLS"] is True
+        assert proxy["Auth"][0]["IAMAuth"] == "REQUIRED"
+        targets = rds.describe_db_proxy_targets(DBProxyName=identifier)["Targets"]
+        assert [t["RdsResourceId"] for t in targets] == [identifier]
+
+
+def test_prod_sizing_from_the_inventory():
+    """env=prod: multi-AZ, deletion protection, 30 days of backups, the prod class; dedicated right-sized."""
+    expr = ("{{ {'class': databases_instance_class, 'multi_az': databases_multi_az, 'protect': "
+            "platform_deletion_protection, 'backups': databases_backup_retention_days, 'pi': "
+            "databases_performance_insights_retention_days, 'dedicated': databases_dedicated_sizing "
+            "| selectattr('max_machines', 'ge', tenant_machines | default(0) | int) | map(attribute="
+            "'instance_class') | first} }}")
+    cmd = [str(BIN / "ansible"), "platform-shared,customer-123", "-e", "env=prod", "-m", "ansible.builtin.debug",
+           "-a", "msg=" + expr]
+    env = ansible_env({"ANSIBLE_LOAD_CALLBACK_PLUGINS": "1"})
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    data = json.loads(proc.stdout[proc.stdout.find("{"):])
+    values = {host: result["msg"] for play in data["plays"] for task in play["tasks"]
+              for host, result in task["hosts"].items()}
+    assert set(values) == {"platform-shared", "customer-123"}, proc.stdout[-2000:]
+    for value in values.values():
+        assert value["class"] == "db.r6g.large" and value["multi_az"] is True and value["protect"] is True
+        assert value["backups"] == 30 and value["pi"] == 731
+    assert values["customer-123"]["dedicated"] == "db.t4g.medium"  # 15 machines -> the first step
+
+
+# ------------------------------------------------------------------------------------------------ secrets
+
+
+def test_secrets_exist_and_are_kms_encrypted(converged, aws):
+    sm = aws("secretsmanager")
+    env_key = key_arn(aws, PREFIX)
+    assert sm.describe_secret(SecretId="%s/timescaledb" % PREFIX)["KmsKeyId"] == env_key
+    for host, tvars in tenants().items():
+        key = key_arn(aws, "%s-%s" % (PREFIX, host)) if tvars["tenancy_tier"] == "dedicated" else env_key
+        for kind in ("postgres", "timescaledb"):
+            name = "%s/%s/%s" % (PREFIX, host, kind)
+            assert sm.describe_secret(SecretId=name)["KmsKeyId"] == key, name
+        pg = secret_json(aws, "%s/%s/postgres" % (PREFIX, host))
+        assert pg["username"] == pg["dbname"] == ident(host) and len(pg["password"]) >= 32
+        ts = secret_json(aws, "%s/%s/timescaledb" % (PREFIX, host))
+        assert ts["schema"] == ident(host)
+
+
+def test_passwords_are_generated_once(converged, aws):
+    """The second converge kept every tenant password (the secrets have one version each)."""
+    sm = aws("secretsmanager")
+    for host in tenants():
+        versions = sm.list_secret_version_ids(SecretId="%s/%s/postgres" % (PREFIX, host))["Versions"]
+        assert len(versions) == 1, versions
+
+
+# ------------------------------------------------------------------------------------------------ PostgreSQL
+
+
+def test_each_tenant_reaches_only_its_own_database(converged, aws, endpoints):
+    hosts = sorted(tenants())
+    passwords = {h: secret_json(aws, "%s/%s/postgres" % (PREFIX, h))["password"] for h in hosts}
+    for host in hosts:
+        with pg_connect(endpoints, ident(host), passwords[host], ident(host)) as conn:
+            tables = {r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+            assert tables >= TENANT_TABLES
+            owners = {r[0] for r in conn.execute("SELECT tableowner FROM pg_tables WHERE schemaname = 'public'")}
+            assert owners == {ident(host)}
+        for other in hosts:
+            if other == host:
+                continue
+            with pytest.raises(psycopg.OperationalError, match="permission denied for database"):
+                pg_connect(endpoints, ident(host), passwords[host], ident(other)).close()
+
+
+def test_tenant_databases_closed_to_public(converged, endpoints):
+    pg = endpoints["postgres"]
+    with pg_connect(endpoints, pg["user"], pg["password"], "postgres") as conn:
+        for host in tenants():
+            owner, acl = conn.execute("SELECT pg_get_userbyid(datdba), datacl::text FROM pg_database "
+                                      "WHERE datname = %s", (ident(host),)).fetchone()
+            assert owner == ident(host)
+            assert "=c" not in acl.replace("%s=" % ident(host), "") and not acl.strip("{}").startswith("=")
+            role = conn.execute("SELECT rolsuper, rolcreatedb, rolcreaterole FROM pg_roles WHERE rolname = %s",
+                                (ident(host),)).fetchone()
+            assert role == (False, False, False)
+
+
+# ------------------------------------------------------------------------------------------------ TimescaleDB
+
+
+def test_retention_policies_per_tenant(converged, endpoints):
+    jobs = retention_jobs(endpoints)
+    for host in tenants():
+        assert jobs.get((ident(host), "machine_metrics")) == "30 days", jobs
+
+
+# ---------------------------------------------------------------------------------- idempotence, check mode, logs
+
+
+def test_second_converge_changes_nothing_in_this_role(converged):
+    _, second = converged
+    ours = role_task_names()
+    assert [(t, h) for t, h in second.changed_tasks() if t in ours] == []
+
+
+def test_check_diff_makes_no_mutating_request_and_no_sql_write(converged, request_log, endpoints):
+    pg = endpoints["postgres"]
+
+    def sql_state():
+        with pg_connect(endpoints, pg["user"], pg["password"], "postgres") as conn:
+            dbs = conn.execute("SELECT datname, datacl::text FROM pg_database ORDER BY 1").fetchall()
+            roles = conn.execute("SELECT rolname, rolpassword FROM pg_authid ORDER BY 1").fetchall()
+        return dbs, roles, retention_jobs(endpoints)
+
+    before = sql_state()
+    mark = request_log.mark()
+    run = run_playbook("site.yml", "-e", "env=local", "--check", "--diff")
+    assert run.rc == 0, run.explain()
+    assert request_log.mutating_since(mark) == []
+    assert [(t, h) for t, h in run.changed_tasks() if t in role_task_names()] == []
+    assert sql_state() == before
+
+
+def test_no_password_in_verbose_output(converged, aws, endpoints):
+    run = run_playbook("playbooks/tenants.yml", "-e", "env=local", "-vvv",
+                       env={"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.default"})
+    assert run.rc == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    output = run.stdout + run.stderr
+    secrets = [endpoints["postgres"]["password"], endpoints["timescaledb"]["password"]]
+    secrets += [secret_json(aws, "%s/%s/postgres" % (PREFIX, h))["password"] for h in tenants()]
+    for secret in secrets:
+        assert secret and secret not in output
+
+
+# ------------------------------------------------------------------------------------------------ preflight
+
+
+def test_preflight_rejects_bad_database_settings(tmp_path, request_log):
+    fleet = copy.deepcopy(load_fleet())
+    hosts = fleet["all"]["children"]["tenants"]["hosts"]
+    hosts["customer-456"]["databases_timescale_retention"] = "12 hours"
+    hosts["customer-789"]["databases_timescale_retention"] = "thirty days"
+    hosts["customer-123"]["databases_dedicated_instance_class"] = "db.t4g.gigantic"
+    hosts["customer-900"] = {"tenant_id": "customer-900", "tenancy_tier": "dedicated", "tenant_machines": 9000,
+                             "network_vpc_cidr": "10.1.48.0/20",
+                             "databases_dedicated_sizing": [{"max_machines": 100, "instance_class": "db.t4g.medium"}]}
+    inventory = write_inventory(tmp_path / "inventory", fleet)
+    mark = request_log.mark()
+    run = run_playbook("site.yml", "-i", str(inventory), "-e", "env=local")
+    assert run.rc != 0
+    messages = "\n".join(run.failure_messages())
+    assert "customer-456: databases_timescale_retention: '12 hours' is shorter than 1 day" in messages
+    assert "customer-789: databases_timescale_retention: 'thirty days' is not a PostgreSQL interval" in messages
+    assert "customer-123: databases_dedicated_instance_class: 'db.t4g.gigantic'" in messages
+    assert "customer-900: databases_dedicated_instance_class: dedicated tenant without sizing" in messages
+    assert request_log.mutating_since(mark) == []
+
+
+def test_schema_comes_from_the_lambda():
+    """One source of truth: the role applies the alert processor's files, it has no copy of its own."""
+    tasks = "\n".join(p.read_text() for p in (ROOT / "roles" / "databases" / "tasks").glob("*.yml"))
+    assert "databases_schema_dir ~ '/postgres.sql'" in tasks and "databases_schema_dir ~ '/timescaledb.sql'" in tasks
+    assert not list(Path(ROOT / "roles" / "databases").rglob("*.sql"))
