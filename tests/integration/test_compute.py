@@ -1,0 +1,370 @@
+"""Compute role (issue 7): per tenant the alert-processor Lambda, its IAM role, DLQ, log groups and REST API.
+
+State is read back with boto3 from the emulator after the session's converge of the reference fleet (`converged`:
+site.yml -e env=local, twice). Check mode and the handler-source change run the compute molecule converge /
+tenants.yml, so they measure this role's requests. The MSK event source is an emulator gap (no MSK event sources
+in the emulator; env=local sets compute_event_source_enabled: false) covered by the Stubber tests of
+tests/unit/plugins/modules/test_lambda_event_source_mapping_module.py.
+
+Tenant isolation: the emulator has no IAM policy simulator, so the documents attached to each tenant's Lambda role
+are read back and judged by plugins/module_utils/lambda_iam_eval.py (conservative: unknown conditions may hold).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import yaml
+from support.playbook import ROOT, load_fleet, run_playbook
+
+from ansible_collections.manufacturing.platform.plugins.module_utils import lambda_iam_eval as ev
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+PREFIX = "mfg-local"
+COMPUTE_PLAYBOOK = ROOT / "roles" / "compute" / "molecule" / "default" / "converge.yml"
+SECRET_ACTIONS = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret", "secretsmanager:PutSecretValue"]
+S3_ACTIONS = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:GetObjectVersion"]
+KAFKA_ACTIONS = ["kafka-cluster:ReadData", "kafka-cluster:WriteData", "kafka-cluster:DescribeTopic",
+                 "kafka-cluster:AlterGroup", "kafka-cluster:DescribeGroup"]
+ENV_KEYS = {"TENANT_ID", "DB_SECRET_ARN", "TSDB_SECRET_ARN", "ALERT_TOPIC_ARN", "DLQ_URL", "RULE_CACHE_TTL_SECONDS",
+            "API_MAX_READINGS", "CORS_ALLOW_ORIGINS", "LOG_LEVEL"}
+
+
+def tenants():
+    return load_fleet()["all"]["children"]["tenants"]["hosts"]
+
+
+def local_vars():
+    return yaml.safe_load((ROOT / "group_vars" / "env_local.yml").read_text())
+
+
+def fn_name(tenant):
+    return "%s-%s-alert-processor" % (PREFIX, tenant)
+
+
+def compute_changes(run):
+    return [(t, h) for t, h in run.changed_tasks() if t.startswith("manufacturing.platform.compute")]
+
+
+@pytest.fixture(scope="module")
+def functions(converged, aws):
+    lam = aws("lambda")
+    return {t: lam.get_function(FunctionName=fn_name(t)) for t in tenants()}
+
+
+@pytest.fixture(scope="module")
+def role_documents(converged, aws):
+    """Every policy document of each tenant's Lambda role: attached managed policies and inline policies."""
+    iam = aws("iam")
+    docs = {}
+    for tenant in tenants():
+        role = fn_name(tenant)
+        found = []
+        for attached in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]:
+            policy = iam.get_policy(PolicyArn=attached["PolicyArn"])["Policy"]
+            version = iam.get_policy_version(PolicyArn=attached["PolicyArn"], VersionId=policy["DefaultVersionId"])
+            found.append(version["PolicyVersion"]["Document"])
+        for name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+            found.append(iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"])
+        docs[tenant] = [json.loads(d) if isinstance(d, str) else d for d in found]
+    return docs
+
+
+@pytest.fixture(scope="module")
+def apis(converged, aws):
+    apigw = aws("apigateway")
+    by_name = {a["name"]: a for a in apigw.get_rest_apis(limit=500)["items"]}
+    return {t: by_name["%s-%s-api" % (PREFIX, t)] for t in tenants()}
+
+
+# ---------------------------------------------------------------------------------------------- function
+
+
+def test_function_configuration_per_tenant(functions, aws):
+    gv = local_vars()
+    kms = aws("kms")
+    ec2 = aws("ec2")
+    for tenant, tvars in tenants().items():
+        fn = functions[tenant]
+        config = fn["Configuration"]
+        assert config["Runtime"] == "python3.12" and config["Handler"] == "alert_processor.handler.handler"
+        assert config["Architectures"] == [gv["compute_architecture"]]
+        assert config["MemorySize"] == gv["compute_memory_mb"] and config["Timeout"] == gv["compute_timeout_seconds"]
+        assert config["TracingConfig"] == {"Mode": "Active"}
+        assert set(config["Environment"]["Variables"]) == ENV_KEYS
+        assert config["Environment"]["Variables"]["TENANT_ID"] == tenant
+        assert config["Environment"]["Variables"]["ALERT_TOPIC_ARN"] == (
+            "arn:aws:sns:%s:%s:%s-%s-alerts" % (REGION, ACCOUNT, PREFIX, tenant))
+        assert not any("PASSWORD" in k or "password" in v for k, v in config["Environment"]["Variables"].items())
+        alias = "alias/%s" % (PREFIX if tvars["tenancy_tier"] == "shared" else "%s-%s" % (PREFIX, tenant))
+        assert config["KMSKeyArn"] == kms.describe_key(KeyId=alias)["KeyMetadata"]["Arn"], tenant
+        assert fn["Concurrency"]["ReservedConcurrentExecutions"] == gv["compute_reserved_concurrency"]
+        assert fn["Tags"]["Tenant"] == tenant and fn["Tags"]["Component"] == "compute"
+        # VPC: the tenant VPC's private subnets and its Lambda security group
+        subnets = ec2.describe_subnets(SubnetIds=config["VpcConfig"]["SubnetIds"])["Subnets"]
+        assert len(subnets) == gv["network_az_count"]
+        vpc_ids = {s["VpcId"] for s in subnets}
+        assert len(vpc_ids) == 1
+        vpc = ec2.describe_vpcs(VpcIds=list(vpc_ids))["Vpcs"][0]
+        assert {t["Key"]: t["Value"] for t in vpc["Tags"]}.get("Tenant") == tenant
+        assert all("private" in json.dumps(s.get("Tags", [])) for s in subnets), subnets
+        groups = ec2.describe_security_groups(GroupIds=config["VpcConfig"]["SecurityGroupIds"])["SecurityGroups"]
+        assert len(groups) == 1 and groups[0]["VpcId"] in vpc_ids
+        assert "lambda" in json.dumps(groups[0].get("Tags", [])).lower()
+
+
+def test_live_alias_points_at_the_newest_version(functions, aws):
+    lam = aws("lambda")
+    for tenant in tenants():
+        versions = [v for v in lam.list_versions_by_function(FunctionName=fn_name(tenant))["Versions"]
+                    if v["Version"].isdigit()]
+        newest = max(versions, key=lambda v: int(v["Version"]))
+        alias = lam.get_alias(FunctionName=fn_name(tenant), Name="live")
+        assert alias["FunctionVersion"] == newest["Version"]
+        assert newest["CodeSha256"] == functions[tenant]["Configuration"]["CodeSha256"]
+
+
+def test_log_groups_encrypted_with_retention(converged, aws, functions):
+    logs = aws("logs")
+    for tenant in tenants():
+        for name in ("/aws/lambda/%s" % fn_name(tenant), "/%s/%s/api/access-logs" % (PREFIX, tenant)):
+            group = logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"][0]
+            assert group["logGroupName"] == name and group["retentionInDays"] == 7
+            assert group["kmsKeyId"] == functions[tenant]["Configuration"]["KMSKeyArn"]
+
+
+def test_dlq_encrypted_and_in_the_environment(functions, aws):
+    sqs = aws("sqs")
+    for tenant in tenants():
+        url = sqs.get_queue_url(QueueName="%s-%s-alert-dlq" % (PREFIX, tenant))["QueueUrl"]
+        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        assert attrs["KmsMasterKeyId"] == functions[tenant]["Configuration"]["KMSKeyArn"]
+        assert functions[tenant]["Configuration"]["Environment"]["Variables"]["DLQ_URL"] == url
+
+
+# ---------------------------------------------------------------------------------------------- IAM
+
+
+def test_role_trust_tags_and_attached_tenant_policies(converged, aws):
+    iam = aws("iam")
+    for tenant in tenants():
+        role = iam.get_role(RoleName=fn_name(tenant))["Role"]
+        trust = role["AssumeRolePolicyDocument"]
+        trust = json.loads(trust) if isinstance(trust, str) else trust
+        assert [s["Principal"] for s in trust["Statement"]] == [{"Service": "lambda.amazonaws.com"}]
+        assert {t["Key"]: t["Value"] for t in role["Tags"]}["Tenant"] == tenant
+        attached = {p["PolicyName"]
+                    for p in iam.list_attached_role_policies(RoleName=fn_name(tenant))["AttachedPolicies"]}
+        assert attached == {"%s-%s-storage" % (PREFIX, tenant), "%s-%s-streaming" % (PREFIX, tenant)}
+
+
+def test_role_grants_its_own_resources(role_documents, functions):
+    for tenant in tenants():
+        docs = role_documents[tenant]
+        env = functions[tenant]["Configuration"]["Environment"]["Variables"]
+        for secret in (env["DB_SECRET_ARN"], env["TSDB_SECRET_ARN"]):
+            assert ev.evaluate(docs, "secretsmanager:GetSecretValue", secret) == ev.ALLOW
+        assert ev.evaluate(docs, "sns:Publish", env["ALERT_TOPIC_ARN"]) == ev.ALLOW
+        dlq_arn = "arn:aws:sqs:%s:%s:%s-%s-alert-dlq" % (REGION, ACCOUNT, PREFIX, tenant)
+        assert ev.evaluate(docs, "sqs:SendMessage", dlq_arn) == ev.ALLOW
+        key = functions[tenant]["Configuration"]["KMSKeyArn"]
+        assert ev.evaluate(docs, "kms:Decrypt", key, {"kms:ViaService": "lambda.%s.amazonaws.com" % REGION}) == ev.ALLOW
+        assert ev.evaluate(docs, "kms:Decrypt", key, {"kms:ViaService": "ec2.%s.amazonaws.com" % REGION}) != ev.ALLOW
+        assert ev.evaluate(docs, "logs:PutLogEvents", "arn:aws:logs:%s:%s:log-group:/aws/lambda/%s:log-stream:s"
+                           % (REGION, ACCOUNT, fn_name(tenant))) == ev.ALLOW
+        # nothing beyond its own: another log group, any secret, any topic, IAM
+        other = "arn:aws:logs:%s:%s:log-group:/aws/lambda/other:log-stream:s" % (REGION, ACCOUNT)
+        assert ev.evaluate(docs, "logs:PutLogEvents", other) != ev.ALLOW
+        assert ev.evaluate(docs, "secretsmanager:GetSecretValue",
+                           "arn:aws:secretsmanager:%s:%s:secret:other-AbCdEf" % (REGION, ACCOUNT)) != ev.ALLOW
+        assert ev.evaluate(docs, "sns:Publish", "arn:aws:sns:%s:%s:other" % (REGION, ACCOUNT)) != ev.ALLOW
+        assert ev.granted(docs, ["iam:PassRole", "iam:CreateRole", "lambda:UpdateFunctionCode"], "*") == []
+
+
+def _resources_of(docs, service_prefix):
+    found = set()
+    for doc in docs:
+        for stmt in doc["Statement"]:
+            resources = stmt.get("Resource") or []
+            for resource in ([resources] if isinstance(resources, str) else resources):
+                if resource.startswith(service_prefix):
+                    found.add(resource)
+    return found
+
+
+def test_tenant_a_is_granted_nothing_on_tenant_b(role_documents, functions):
+    """Secrets, S3 prefix, Kafka topics and groups, SNS topic and DLQ of every other tenant are out of reach."""
+    fleet = list(tenants())
+    checked = 0
+    for a in fleet:
+        for b in fleet:
+            if a == b:
+                continue
+            docs_a, docs_b = role_documents[a], role_documents[b]
+            env_b = functions[b]["Configuration"]["Environment"]["Variables"]
+            for secret in (env_b["DB_SECRET_ARN"], env_b["TSDB_SECRET_ARN"]):
+                assert ev.granted(docs_a, SECRET_ACTIONS, secret) == [], (a, b, secret)
+            assert ev.granted(docs_a, ["sns:Publish", "sns:Subscribe"], env_b["ALERT_TOPIC_ARN"]) == [], (a, b)
+            dlq_b = "arn:aws:sqs:%s:%s:%s-%s-alert-dlq" % (REGION, ACCOUNT, PREFIX, b)
+            assert ev.granted(docs_a, ["sqs:SendMessage", "sqs:ReceiveMessage"], dlq_b) == [], (a, b)
+            # B's objects: the object patterns of B's own storage policy, made concrete
+            objects_b = {r.replace("*", "readings/2026/01/01/x.json") for r in _resources_of(docs_b, "arn:aws:s3:::")
+                         if "/" in r}
+            assert objects_b, b
+            for obj in objects_b:
+                assert ev.granted(docs_a, S3_ACTIONS, obj) == [], (a, b, obj)
+            bucket_b = obj.split("/", 1)[0]
+            assert ev.granted(docs_a, ["s3:ListBucket"], bucket_b, {"s3:prefix": "tenants/%s/" % b}) == [], (a, b)
+            # B's topics and consumer groups on its cluster
+            for pattern in _resources_of(docs_b, "arn:aws:kafka:"):
+                if ":topic/" in pattern or ":group/" in pattern:
+                    concrete = pattern.replace("*", "telemetry")
+                    assert ev.granted(docs_a, KAFKA_ACTIONS, concrete) == [], (a, b, concrete)
+            checked += 1
+    assert checked == len(fleet) * (len(fleet) - 1)
+
+
+# ---------------------------------------------------------------------------------------------- REST API
+
+
+def test_rest_api_resources_methods_validation_and_cors(apis, aws):
+    apigw = aws("apigateway")
+    origins = local_vars()["compute_cors_allow_origins"]
+    for tenant, api in apis.items():
+        assert api["tags"]["Tenant"] == tenant and api["endpointConfiguration"]["types"] == ["REGIONAL"]
+        resources = {r["path"]: r for r in apigw.get_resources(restApiId=api["id"])["items"]}
+        assert {"/telemetry", "/alerts", "/health"} <= set(resources)
+        assert set(resources["/telemetry"]["resourceMethods"]) == {"POST", "OPTIONS"}
+        assert set(resources["/alerts"]["resourceMethods"]) == {"GET", "OPTIONS"}
+        validators = {v["id"]: v for v in apigw.get_request_validators(restApiId=api["id"])["items"]}
+        models = {m["name"]: m for m in apigw.get_models(restApiId=api["id"])["items"]}
+        assert "TelemetryRequest" in models and "Reading" in models
+        post = apigw.get_method(restApiId=api["id"], resourceId=resources["/telemetry"]["id"], httpMethod="POST")
+        assert post["apiKeyRequired"] is True
+        assert validators[post["requestValidatorId"]]["validateRequestBody"] is True
+        assert post["requestModels"] == {"application/json": "TelemetryRequest"}
+        integration = post["methodIntegration"]
+        assert integration["type"] == "AWS_PROXY" and integration["httpMethod"] == "POST"
+        assert integration["uri"].endswith(":function:%s:live/invocations" % fn_name(tenant))
+        for path, method in (("/alerts", "GET"), ("/health", "GET")):
+            got = apigw.get_method(restApiId=api["id"], resourceId=resources[path]["id"], httpMethod=method)
+            assert got["apiKeyRequired"] is True and got["methodIntegration"]["uri"] == integration["uri"]
+        options = apigw.get_method(restApiId=api["id"], resourceId=resources["/telemetry"]["id"], httpMethod="OPTIONS")
+        assert options["apiKeyRequired"] is False and options["methodIntegration"]["type"] == "MOCK"
+        response = options["methodIntegration"]["integrationResponses"]["200"]
+        assert response["responseParameters"]["method.response.header.Access-Control-Allow-Methods"] == "'OPTIONS,POST'"
+        assert json.dumps(origins) in response["responseTemplates"]["application/json"]
+        declared = options["methodResponses"]["200"]["responseParameters"]
+        assert "method.response.header.Access-Control-Allow-Origin" in declared
+
+
+def test_stage_throttling_tracing_access_logs_and_deployment_hash(apis, aws):
+    apigw = aws("apigateway")
+    gv = local_vars()
+    for tenant, api in apis.items():
+        stage = apigw.get_stage(restApiId=api["id"], stageName="v1")
+        settings = stage["methodSettings"]["*/*"]
+        assert settings["throttlingRateLimit"] == gv["compute_api_throttling_rate_limit"]
+        assert settings["throttlingBurstLimit"] == gv["compute_api_throttling_burst_limit"]
+        assert stage["tracingEnabled"] is True
+        assert stage["accessLogSettings"]["destinationArn"] == (
+            "arn:aws:logs:%s:%s:log-group:/%s/%s/api/access-logs" % (REGION, ACCOUNT, PREFIX, tenant))
+        assert "$context.requestId" in stage["accessLogSettings"]["format"]
+        deployment = apigw.get_deployment(restApiId=api["id"], deploymentId=stage["deploymentId"])
+        assert deployment["description"].startswith("definition sha256:")
+        # redeployed only when the definition changed: one deployment after two converges
+        assert len(apigw.get_deployments(restApiId=api["id"])["items"]) == 1
+
+
+def test_usage_plan_and_api_key_per_tenant(apis, aws, converged):
+    apigw = aws("apigateway")
+    gv = local_vars()
+    plans = {p["name"]: p for p in apigw.get_usage_plans()["items"]}
+    keys = {k["name"]: k for k in apigw.get_api_keys(includeValues=False)["items"]}
+    for tenant, api in apis.items():
+        name = "%s-%s-api" % (PREFIX, tenant)
+        plan = plans[name]
+        assert plan["apiStages"] == [{"apiId": api["id"], "stage": "v1"}]
+        assert plan["throttle"] == {"rateLimit": gv["compute_api_throttling_rate_limit"],
+                                    "burstLimit": gv["compute_api_throttling_burst_limit"]}
+        key = keys[name]
+        assert key["enabled"] is True
+        assert [k["id"] for k in apigw.get_usage_plan_keys(usagePlanId=plan["id"])["items"]] == [key["id"]]
+    # the key value never reaches the output or the log of a run
+    values = [k["value"] for k in apigw.get_api_keys(includeValues=True)["items"] if k["name"].startswith(PREFIX)]
+    first, second = converged
+    outputs = (ROOT / "outputs" / "local.json").read_text()
+    for value in values:
+        assert value not in first.stdout and value not in second.stdout and value not in outputs
+
+
+def test_lambda_permission_for_the_stage_on_the_live_alias(apis, aws):
+    lam = aws("lambda")
+    for tenant, api in apis.items():
+        policy = json.loads(lam.get_policy(FunctionName=fn_name(tenant), Qualifier="live")["Policy"])
+        [stmt] = [s for s in policy["Statement"] if s["Principal"] == {"Service": "apigateway.amazonaws.com"}]
+        assert stmt["Action"] == "lambda:InvokeFunction"
+        assert stmt["Condition"]["ArnLike"]["AWS:SourceArn"] == (
+            "arn:aws:execute-api:%s:%s:%s/v1/*/*" % (REGION, ACCOUNT, api["id"]))
+
+
+def test_outputs_publish_ids_and_urls(converged, apis):
+    outputs = json.loads((ROOT / "outputs" / "local.json").read_text())
+    for tenant, api in apis.items():
+        host = outputs["hosts"][tenant]
+        assert host["compute_api_id"] == api["id"] and host["compute_api_url"].endswith("/v1")
+        assert host["compute_function_alias_arn"].endswith(":%s:live" % fn_name(tenant))
+        assert host["compute_api_key_id"]
+    assert not outputs["hosts"]["platform-shared"].get("compute_function_arn")
+
+
+# ---------------------------------------------------------------------------------------------- idempotence
+
+
+def test_second_converge_changes_nothing_in_compute(converged):
+    _, second = converged
+    assert compute_changes(second) == []
+
+
+def test_check_mode_makes_no_mutating_request(converged, request_log):
+    mark = request_log.mark()
+    run = run_playbook(COMPUTE_PLAYBOOK, "-e", "env=local", "--check", "--diff")
+    assert run.rc == 0, run.explain()
+    assert request_log.mutating_since(mark) == []
+    assert compute_changes(run) == []
+
+
+def test_handler_source_change_publishes_exactly_one_new_version(converged, aws, tmp_path):
+    lam = aws("lambda")
+    tenant = "customer-456"
+
+    def versions():
+        return sorted(int(v["Version"]) for v in lam.list_versions_by_function(FunctionName=fn_name(tenant))["Versions"]
+                      if v["Version"].isdigit())
+
+    source = tmp_path / "alert_processor"
+    shutil.copytree(ROOT / "lambdas" / "alert_processor", source, ignore=shutil.ignore_patterns("__pycache__"))
+    handler = source / "alert_processor" / "handler.py"
+    handler.write_text(handler.read_text() + "\n# changed by test_compute\n")
+    before = versions()
+    try:
+        run = run_playbook("playbooks/tenants.yml", "-e", "env=local", "-e", "compute_source_dir=%s" % source,
+                           "--limit", tenant)
+        assert run.rc == 0, run.explain()
+        after = versions()
+        assert after == before + [before[-1] + 1]
+        assert lam.get_alias(FunctionName=fn_name(tenant), Name="live")["FunctionVersion"] == str(after[-1])
+        again = run_playbook("playbooks/tenants.yml", "-e", "env=local", "-e", "compute_source_dir=%s" % source,
+                             "--limit", tenant)
+        assert again.rc == 0, again.explain()
+        assert versions() == after and compute_changes(again) == []
+    finally:
+        restore = run_playbook("playbooks/tenants.yml", "-e", "env=local", "--limit", tenant)
+        assert restore.rc == 0, restore.explain()
+    code = lam.get_function(FunctionName=fn_name(tenant))["Configuration"]["CodeSha256"]
+    assert lam.get_function(FunctionName=fn_name(tenant), Qualifier="live")["Configuration"]["CodeSha256"] == code

@@ -1,0 +1,46 @@
+"""Unit tests of the compute role's fleet-wide preflight checks (plugin_utils/preflight_compute.py)."""
+
+from __future__ import annotations
+
+from ansible_collections.manufacturing.platform.plugins.plugin_utils import preflight_compute as pc
+
+GOOD = {"platform_prefix": "mfg-prod", "tenant_id": "customer-123", "compute_runtime": "python3.12",
+        "compute_memory_mb": 512, "compute_timeout_seconds": 30, "compute_reserved_concurrency": 10,
+        "compute_batch_size": 100, "compute_batching_window_seconds": 1, "compute_api_stage": "v1",
+        "compute_api_throttling_rate_limit": 50, "compute_api_throttling_burst_limit": 100,
+        "compute_api_quota_limit": 0, "compute_cors_allow_origins": ["https://a.example.com", "http://localhost:3000"],
+        "compute_telemetry_topic": "telemetry", "streaming_topics": [{"name": "telemetry"}, {"name": "alerts"}],
+        "compute_source_dir": "/src/lambdas/alert_processor"}
+
+
+def fields(errors):
+    return sorted(e.field for e in errors)
+
+
+def test_reference_values_pass():
+    assert pc.check("prod", {"t1": GOOD, "t2": dict(GOOD, tenant_id="t2")}, ["t1", "t2"], []) == []
+
+
+def test_each_limit_is_reported_with_its_field():
+    bad = dict(GOOD, compute_runtime="python3.11", compute_memory_mb=64, compute_timeout_seconds=901,
+               compute_reserved_concurrency=-1, compute_batch_size=0, compute_batching_window_seconds=301,
+               compute_api_throttling_rate_limit=0, compute_api_throttling_burst_limit=0, compute_api_stage="v 1",
+               compute_cors_allow_origins=["*", "http://example.com", "https://a.example.com/path"],
+               compute_telemetry_topic="metrics")
+    errors = pc.check("prod", {"t1": bad}, ["t1"], [])
+    assert fields(errors) == sorted([
+        "compute_runtime", "compute_memory_mb", "compute_timeout_seconds", "compute_reserved_concurrency",
+        "compute_batch_size", "compute_batching_window_seconds", "compute_api_throttling_rate_limit",
+        "compute_api_throttling_burst_limit", "compute_api_stage", "compute_cors_allow_origins",
+        "compute_cors_allow_origins", "compute_cors_allow_origins", "compute_telemetry_topic"])
+    assert all(e.where == "t1" for e in errors)
+
+
+def test_names_too_long_for_lambda_and_iam():
+    errors = pc.check("prod", {"t1": dict(GOOD, platform_prefix="mfg-production-eu", tenant_id="a" * 32)}, ["t1"], [])
+    assert fields(errors) == ["tenant_id"] and "64" in errors[0].problem
+
+
+def test_source_dir_must_be_fleet_wide():
+    hosts = {"t1": GOOD, "t2": dict(GOOD, compute_source_dir="/elsewhere")}
+    assert fields(pc.check("prod", hosts, ["t1", "t2"], [])) == ["compute_source_dir"]
