@@ -15,7 +15,6 @@ PYTEST_ARGS ?=
 # Tools from the venv come first; Ansible then runs modules with the venv's interpreter
 # (inventories/hosts.yml sets ansible_python_interpreter to ansible_playbook_python).
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
-export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help venv npm setup local-up local-down local-status demo test check lint sanity pytest unit integration \
@@ -56,9 +55,9 @@ demo: local-up ## Converge the platform into the local cloud (env=local) and pri
 	$(PY) scripts/summary.py --env local
 
 test: setup ## Everything CI runs: ruff, ansible-lint, ansible-test sanity, pytest (starts/stops the local cloud)
-	$(CTL) run -- $(MAKE) --no-print-directory check
+	$(CTL) run -- $(MAKE) --no-print-directory -k check
 
-check: lint sanity pytest
+check: lint sanity pytest molecule
 
 lint: ## ruff + ansible-lint (production profile)
 	ruff check .
@@ -72,6 +71,13 @@ pytest: ## pytest: unit + integration (the local cloud must be up: make local-up
 
 unit: ## Unit tests only (no local cloud needed)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+molecule: ## Molecule scenario of every role that has one (converge + idempotence + verify in the local cloud)
+	@for scenario in roles/*/molecule/default; do \
+	  role=$${scenario#roles/}; role=$${role%%/*}; \
+	  echo "== molecule: $$role"; \
+	  (cd roles/$$role && molecule test -s default) || exit 1; \
+	done
 
 build: venv ## Build the collection tarball (ansible-galaxy collection build)
 	ansible-galaxy collection build --force --output-path .build/

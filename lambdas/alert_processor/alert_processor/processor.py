@@ -83,7 +83,7 @@ class Processor:
         outcome = Outcome()
         if not items:
             return outcome
-        unknown = self.machines.filter_unknown({r.machine_id for _, r in items})
+        unknown = self.machines.filter_unknown({r.machine_id for _unused, r in items})
         good = []
         for ref, reading in items:
             if reading.machine_id in unknown:
@@ -105,7 +105,7 @@ class Processor:
 
     def _evaluate(self, conn, ruleset, readings, touched):
         with conn.transaction():
-            conn.execute(store.SQL_LOCK_MACHINES, (sorted({machine for _, machine in touched}),))
+            conn.execute(store.SQL_LOCK_MACHINES, (sorted({machine for _unused, machine in touched}),))
             evaluation = evaluate(ruleset, readings, store.load_states(conn, touched))
             if not evaluation.transitions:
                 return []
@@ -172,7 +172,7 @@ class Processor:
         bad.extend(outcome.unknown)
         dead_lettered = self.dead_letter(bad) if bad else 0
         reasons = {}
-        for _, exc in bad:
+        for _unused, exc in bad:
             reasons[exc.reason] = reasons.get(exc.reason, 0) + 1
         if bad:
             self.log.warning("bad records", count=len(bad), reasons=reasons, dead_lettered=dead_lettered,

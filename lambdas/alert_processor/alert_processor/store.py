@@ -104,8 +104,8 @@ def write_params(evaluation) -> dict:
         "a_threshold": [x.rule.threshold for x in t], "a_severity": [x.rule.severity for x in t],
         "a_ts": [x.reading.ts for x in t], "a_cleared": [x.cleared_ts for x in t],
         "a_source": [x.reading.source for x in t],
-        "s_rule": [k[0] for k, _ in states], "s_machine": [k[1] for k, _ in states],
-        "s_active": [s.active for _, s in states], "s_key": [s.alert_key for _, s in states],
-        "s_ts": [s.changed_ts for _, s in states],
-        "c_key": [k for k, _ in evaluation.cleared], "c_ts": [ts for _, ts in evaluation.cleared],
+        "s_rule": [k[0] for k, _unused in states], "s_machine": [k[1] for k, _unused in states],
+        "s_active": [s.active for _unused, s in states], "s_key": [s.alert_key for _unused, s in states],
+        "s_ts": [s.changed_ts for _unused, s in states],
+        "c_key": [k for k, _unused in evaluation.cleared], "c_ts": [ts for _unused, ts in evaluation.cleared],
     }
