@@ -35,7 +35,10 @@ def main():
         for resource in page["ResourceTagMappingList"]:
             tags = {t["Key"]: t["Value"] for t in resource.get("Tags", [])}
             arn = resource["ResourceARN"].split(":")
-            kind = "%s:%s" % (arn[2], arn[5].split("/")[0]) if len(arn) > 5 else arn[2]
+            if len(arn) == 6 and "/" not in arn[5]:  # arn:aws:sns:...:<topic>, arn:aws:s3:::<bucket>, ...
+                kind = "%s:%s" % (arn[2], {"s3": "bucket", "sns": "topic", "sqs": "queue"}.get(arn[2], "resource"))
+            else:
+                kind = "%s:%s" % (arn[2], arn[5].split("/")[0])
             counts[(tags.get("Tenant", "(shared layer)"), kind)] += 1
 
     print("\nmanufacturing.platform — env=%s in the local cloud" % args.env)
