@@ -106,6 +106,9 @@ def test_key_policy_scopes_logs_and_services(keys):
     assert {"sns.us-east-1.amazonaws.com", "secretsmanager.us-east-1.amazonaws.com",
             "rds.us-east-1.amazonaws.com"} <= set(via["StringEquals"]["kms:ViaService"])
     assert via["ArnLike"]["aws:PrincipalArn"] == ["arn:aws:iam::%s:role/%s-*" % (ACCOUNT, PREFIX)]
+    cost_alerts = stmts["BudgetAndCostAnomalyAlertsPublishToEncryptedSnsTopics"]  # they publish to the ops topic
+    assert set(cost_alerts["Principal"]["Service"]) == {"budgets.amazonaws.com", "costalerts.amazonaws.com"}
+    assert cost_alerts["Condition"]["StringEquals"]["aws:SourceAccount"] == ACCOUNT
     tenant = json.loads(kms.get_key_policy(KeyId=aliases["alias/%s-%s" % (PREFIX, DEDICATED)],
                                            PolicyName="default")["Policy"])
     tstmts = {s["Sid"]: s for s in tenant["Statement"]}
