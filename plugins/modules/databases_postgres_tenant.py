@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: databases_postgres_tenant
-short_description: A tenant's login role and its own database, closed to every other role, on PostgreSQL
+short_description: A tenant's login role with its own database or schema, closed to every other role, on PostgreSQL
 version_added: 1.0.0
 description:
   - Converges, over one admin connection, the tenant's login role (no superuser, no CREATEDB, no CREATEROLE,
@@ -22,8 +22,13 @@ description:
   - Where the C(rds_iam) role exists (RDS), the tenant role is made a member of it (IAM database authentication).
   - When the admin is not a superuser (the RDS master user), it is granted membership of the tenant role first,
     which PostgreSQL requires to give the role a database.
+  - With O(own_database=false) and O(schema) (a TimescaleDB shared by tenants, one schema each), no database is
+    created: the role gets C(USAGE) on its schema and O(table_privileges) on the tables and sequences in it
+    (now and, through default privileges of the admin, later), and every other grantee (C(PUBLIC) included)
+    loses its privileges on that schema. The schema itself must exist (it is created by the schema script).
   - Check mode reads only (the password check logs in, which changes nothing) and returns the statements that
     would run, with the password verifier masked.
+  - The admin connection is closed before the tenant logs in, so servers that allow one session at a time work.
 author:
   - Manufacturing Platform Team (@manufacturing-platform)
 options:
@@ -32,15 +37,38 @@ options:
     type: str
     required: true
   password:
-    description: Password of the tenant role.
+    description: Password of the tenant role (required with O(state=present)).
     type: str
-    required: true
+  state:
+    description:
+      - V(absent) drops the tenant's database (O(own_database=true), its connections terminated), then what the
+        role owns or was granted in O(login_db) (C(DROP OWNED BY), default privileges included) and the role.
+    type: str
+    choices: [present, absent]
+    default: present
   connection_limit:
     description: Connection limit of the tenant role (V(-1) for none).
     type: int
     default: 50
+  own_database:
+    description:
+      - Whether the tenant gets a database of its own named O(name), owned by its role.
+      - V(false) needs O(schema).
+    type: bool
+    default: true
+  schema:
+    description:
+      - Schema of the tenant in O(login_db) (with O(own_database=false)): the role gets C(USAGE) on it and
+        O(table_privileges) on its tables; other grantees lose their privileges on it.
+    type: str
+  table_privileges:
+    description: Privileges of the role on the tables of O(schema) (sequences get C(USAGE, SELECT)).
+    type: list
+    elements: str
+    choices: [SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER]
+    default: [SELECT, INSERT, UPDATE, DELETE]
   login_db:
-    description: Database the admin connects to.
+    description: Database the admin connects to (and, with O(own_database=false), the one the tenant logs in to).
     type: str
     default: postgres
     aliases: [db]
@@ -71,6 +99,20 @@ EXAMPLES = r"""
     ca_cert: /etc/ssl/pg-ca.pem
     name: t_customer_456
     password: "{{ tenant_password }}"
+  no_log: true
+
+- name: Login role of tenant customer-456 on the shared TimescaleDB, limited to its schema
+  manufacturing.platform.databases_postgres_tenant:
+    login_host: tsdb.example.internal
+    login_user: tsdbadmin
+    login_password: "{{ tsdb_admin_password }}"
+    login_db: tsdb
+    ssl_mode: require
+    name: t_customer_456
+    password: "{{ tenant_tsdb_password }}"
+    own_database: false
+    schema: t_customer_456
+    table_privileges: [SELECT, INSERT]
   no_log: true
 """
 
@@ -118,6 +160,13 @@ from ansible_collections.manufacturing.platform.plugins.module_utils.rds_sql imp
 
 MASK = "********"
 ROLE_OPTIONS = "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT CONNECTION LIMIT %d"
+# Whether role %(r)s holds every privilege %(p)s on every relation of kinds %(k)s in schema %(s)s.
+MISSING_PRIVILEGES = {
+    check: "SELECT coalesce(bool_and(" + check + "(%(r)s, c.oid, p)), true) AS ok "
+           "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace, unnest(%(p)s::text[]) p "
+           "WHERE n.nspname = %(s)s AND c.relkind::text = ANY(%(k)s::text[])"
+    for check in ("has_table_privilege", "has_sequence_privilege")
+}
 
 
 class Tenant:
@@ -142,10 +191,10 @@ class Tenant:
         self.queries.append((sql, shown or sql))
 
     def tenant_can_log_in(self):
-        """Log in as the tenant to its own database: proves password, CONNECT and pg_hba at once."""
+        """Log in as the tenant to its database: proves password, CONNECT and pg_hba at once."""
         params = dict(self.params)
-        params.update(login_user=self.name, login_password=self.params["password"], login_db=self.name,
-                      session_role=None)
+        params.update(login_user=self.name, login_password=self.params["password"],
+                      login_db=self.name if self.params["own_database"] else self.params["login_db"], session_role=None)
         connection, error = connect_to_db(self.module, get_conn_params(self.module, params, warn_db_default=False),
                                           fail_on_conn=False)
         if connection is None:
@@ -182,6 +231,69 @@ class Tenant:
             if not member["m"]:
                 self.add("GRANT rds_iam TO %s" % role)
 
+        if self.params["own_database"]:
+            self.plan_database(cursor, me, role)
+        else:
+            self.plan_schema(cursor, me, role, current is None)
+        return current is None
+
+    def plan_schema(self, cursor, me, role, new_role):
+        name = self.params["schema"]
+        schema = quote_ident(name)
+        privileges = sorted(set(p.upper() for p in self.params["table_privileges"]))
+        found = self.one(cursor, "SELECT oid FROM pg_namespace WHERE nspname = %(s)s", {"s": name})
+        if found is None and not self.module.check_mode:
+            self.module.fail_json(msg="databases_postgres_tenant: schema %s does not exist in database %s; create it "
+                                  "first (the schema script does)" % (name, self.params["login_db"]),
+                                  executed_queries=[shown for dummy, shown in self.queries])
+        grants = [
+            "GRANT USAGE ON SCHEMA %s TO %s" % (schema, role),
+            "GRANT %s ON ALL TABLES IN SCHEMA %s TO %s" % (", ".join(privileges), schema, role),
+            "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA %s TO %s" % (schema, role),
+            "ALTER DEFAULT PRIVILEGES IN SCHEMA %s GRANT %s ON TABLES TO %s" % (schema, ", ".join(privileges), role),
+            "ALTER DEFAULT PRIVILEGES IN SCHEMA %s GRANT USAGE, SELECT ON SEQUENCES TO %s" % (schema, role),
+        ]
+        if found is None or new_role:
+            for sql in grants:
+                self.add(sql)
+            if found is not None:
+                self.revoke_others_on_schema(cursor, me, name, schema, new_role)
+            return
+        args = {"s": name, "r": self.name}
+        if not self.one(cursor, "SELECT has_schema_privilege(%(r)s, %(s)s, 'USAGE') AS ok", args)["ok"]:
+            self.add(grants[0])
+        objects = (
+            ("has_table_privilege", ["r", "p", "v", "m", "f"], privileges, grants[1]),
+            ("has_sequence_privilege", ["S"], ["USAGE", "SELECT"], grants[2]),
+        )
+        for check, kinds, wanted, sql in objects:
+            row = self.one(cursor, MISSING_PRIVILEGES[check], dict(args, k=kinds, p=wanted))
+            if not row["ok"]:
+                self.add(sql)
+        for objtype, wanted, sql in (("r", privileges, grants[3]), ("S", ["SELECT", "USAGE"], grants[4])):
+            cursor.execute("SELECT e.privilege_type FROM pg_default_acl d "
+                           "JOIN pg_namespace n ON n.oid = d.defaclnamespace, aclexplode(d.defaclacl) e "
+                           "WHERE n.nspname = %(s)s AND d.defaclobjtype = %(t)s "
+                           "AND d.defaclrole = (SELECT oid FROM pg_roles WHERE rolname = current_user) "
+                           "AND e.grantee = (SELECT oid FROM pg_roles WHERE rolname = %(r)s)", dict(args, t=objtype))
+            if not set(wanted) <= {row["privilege_type"] for row in cursor.fetchall()}:
+                self.add(sql)
+        self.revoke_others_on_schema(cursor, me, name, schema, new_role)
+
+    def revoke_others_on_schema(self, cursor, me, name, schema, new_role):
+        """Nobody but the owner, the admin and the tenant role keeps a privilege on the tenant's schema."""
+        cursor.execute("SELECT coalesce(r.rolname, '') AS grantee, e.privilege_type FROM pg_namespace n, "
+                       "aclexplode(n.nspacl) e LEFT JOIN pg_roles r ON r.oid = e.grantee "
+                       "WHERE n.nspname = %(s)s", {"s": name})
+        acl = acl_entries(cursor.fetchall())
+        owner = self.one(cursor, "SELECT pg_get_userbyid(nspowner) AS owner FROM pg_namespace WHERE nspname = %(s)s",
+                         {"s": name})["owner"]
+        for grantee in sorted(acl):
+            if grantee not in (self.name, me["name"], owner):
+                who = "PUBLIC" if grantee == "PUBLIC" else quote_ident(grantee)
+                self.add("REVOKE ALL ON SCHEMA %s FROM %s" % (schema, who))
+
+    def plan_database(self, cursor, me, role):
         database = self.one(cursor, "SELECT pg_get_userbyid(datdba) AS owner, datacl IS NULL AS default_acl "
                                     "FROM pg_database WHERE datname = %(n)s", {"n": self.name})
         if database is None:
@@ -208,13 +320,61 @@ class Tenant:
         for grantee in sorted(acl):
             if grantee not in ("PUBLIC", self.name, me["name"]):
                 self.add("REVOKE ALL ON DATABASE %s FROM %s" % (role, quote_ident(grantee)))
-        return current is None
+
+    def set_password(self):
+        verifier = scram_sha256_verifier(self.params["password"])
+        connection = self.admin()
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("ALTER ROLE %s PASSWORD '%s'" % (quote_ident(self.name), verifier))
+        finally:
+            connection.close()
+
+    def remove(self):
+        connection = self.admin()
+        cursor = connection.cursor(**pg_cursor_args)
+        role = quote_ident(self.name)
+        try:
+            if self.params["own_database"] and self.one(cursor, "SELECT 1 AS x FROM pg_database WHERE datname = %(n)s",
+                                                    {"n": self.name}):
+                self.add("DROP DATABASE %s WITH (FORCE)" % role)
+            if self.one(cursor, "SELECT 1 AS x FROM pg_roles WHERE rolname = %(n)s", {"n": self.name}):
+                me = self.one(cursor, "SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+                if not me["rolsuper"] and not self.one(cursor, "SELECT pg_has_role(current_user, %(n)s, 'MEMBER') "
+                                                               "AS m", {"n": self.name})["m"]:
+                    self.add("GRANT %s TO CURRENT_USER" % role)
+                self.add("DROP OWNED BY %s" % role)
+                self.add("DROP ROLE %s" % role)
+            if not self.module.check_mode:
+                for sql, dummy in self.queries:
+                    try:
+                        cursor.execute(sql)
+                    except Exception as exc:  # noqa: BLE001 - report the database's reason
+                        self.module.fail_json(msg="databases_postgres_tenant: %s failed: %s" % (sql, to_native(exc)),
+                                              executed_queries=[q for q, dummy in self.queries])
+        finally:
+            cursor.close()
+            connection.close()
+        executed = [shown for dummy, shown in self.queries]
+        result = dict(self.result, changed=bool(executed), executed_queries=executed)
+        if self.module._diff:
+            result["diff"] = {"before": "role %s\n" % self.name if executed else "", "after": ""}
+        return result
 
     def run(self):
         try:
             check_ident(self.name, "tenant role/database name")
         except ValueError as exc:
             self.module.fail_json(msg=str(exc))
+        if not self.params["own_database"] and not self.params["schema"]:
+            self.module.fail_json(msg="databases_postgres_tenant: own_database=false needs schema")
+        if self.params["schema"]:
+            try:
+                check_ident(self.params["schema"], "tenant schema name")
+            except ValueError as exc:
+                self.module.fail_json(msg=str(exc))
+        if self.params["state"] == "absent":
+            return self.remove()
         connection = self.admin()
         cursor = connection.cursor(**pg_cursor_args)
         try:
@@ -227,22 +387,22 @@ class Tenant:
                         self.module.fail_json(msg="databases_postgres_tenant: %s failed: %s"
                                               % (shown, to_native(exc).replace(sql, shown)),
                                               executed_queries=[shown for dummy, shown in self.queries])
-            if not self.result["role_created"] and not (self.module.check_mode and self.result["database_created"]):
-                ok, dummy = self.tenant_can_log_in()
-                if not ok:
-                    verifier = scram_sha256_verifier(self.params["password"])
-                    shown = "ALTER ROLE %s PASSWORD %s" % (quote_ident(self.name), MASK)
-                    self.queries.append((None, shown))
-                    self.result["password_set"] = True
-                    if not self.module.check_mode:
-                        cursor.execute("ALTER ROLE %s PASSWORD '%s'" % (quote_ident(self.name), verifier))
-                        ok, error = self.tenant_can_log_in()
-                        if not ok:
-                            self.module.fail_json(msg="databases_postgres_tenant: role %s still cannot log in to its "
-                                                  "database after setting its password: %s" % (self.name, error))
         finally:
             cursor.close()
             connection.close()
+        # The admin session is closed first: a server with one session at a time would make the login wait.
+        if not self.result["role_created"] and not (self.module.check_mode and self.result["database_created"]):
+            ok, dummy = self.tenant_can_log_in()
+            if not ok:
+                shown = "ALTER ROLE %s PASSWORD %s" % (quote_ident(self.name), MASK)
+                self.queries.append((None, shown))
+                self.result["password_set"] = True
+                if not self.module.check_mode:
+                    self.set_password()
+                    ok, error = self.tenant_can_log_in()
+                    if not ok:
+                        self.module.fail_json(msg="databases_postgres_tenant: role %s still cannot log in to its "
+                                              "database after setting its password: %s" % (self.name, error))
         executed = [shown for dummy, shown in self.queries]
         result = dict(self.result, changed=bool(executed), executed_queries=executed)
         if self.module._diff:
@@ -254,11 +414,17 @@ def main():
     spec = postgres_common_argument_spec()
     spec.update(
         name=dict(type="str", required=True),
-        password=dict(type="str", required=True, no_log=True),
+        password=dict(type="str", no_log=True),
+        state=dict(type="str", choices=["present", "absent"], default="present"),
         connection_limit=dict(type="int", default=50),
+        own_database=dict(type="bool", default=True),
+        schema=dict(type="str"),
+        table_privileges=dict(type="list", elements="str", default=["SELECT", "INSERT", "UPDATE", "DELETE"],
+                              choices=["SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER"]),
         login_db=dict(type="str", default="postgres", aliases=["db"]),
     )
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
+                           required_if=[("state", "present", ["password"])])
     ensure_required_libs(module)
     module.exit_json(**Tenant(module).run())
 

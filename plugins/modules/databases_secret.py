@@ -50,6 +50,14 @@ options:
     type: list
     elements: str
     default: []
+  regenerate_on_change:
+    description:
+      - Fields of O(value) the generated fields belong to, for example V(username) for a generated V(password).
+      - When the stored value of one of them differs from O(value), the O(generate) fields are generated anew
+        instead of kept (a password never passes from one user to another).
+    type: list
+    elements: str
+    default: []
   length:
     description: Length of generated values.
     type: int
@@ -144,11 +152,13 @@ def generated(length):
     return "".join(secrets.choice(ALPHABET) for dummy in range(length))
 
 
-def wanted_value(current, value, generate, length):
-    """The JSON object to store: ``value`` plus the generated fields, kept from ``current`` when present."""
+def wanted_value(current, value, generate, length, bound_to=()):
+    """The JSON object to store: ``value`` plus the generated fields, kept from ``current`` when present and
+    when none of the ``bound_to`` fields changed."""
     result = {}
+    keep = all(current.get(field) == value.get(field) for field in bound_to)
     for field in generate:
-        result[field] = current[field] if current.get(field) not in (None, "") else generated(length)
+        result[field] = current[field] if keep and current.get(field) not in (None, "") else generated(length)
     result.update(value)
     return result
 
@@ -187,7 +197,8 @@ def ensure_present(module, client):
         current = {}
     if not isinstance(current, dict):
         current = {}
-    value = wanted_value(current, params["value"], params["generate"], params["length"])
+    value = wanted_value(current, params["value"], params["generate"], params["length"],
+                         params["regenerate_on_change"])
     fields = sorted(k for k in set(value) | set(current) if value.get(k) != current.get(k))
     update = {}
     if described.get("Description", "") != params["description"]:
@@ -248,6 +259,7 @@ def main():
         # appears in the result, e.g. inside the secret's ARN. Sensitive fields are masked one by one below.
         value=dict(type="dict", default={}, no_log=False),
         generate=dict(type="list", elements="str", default=[], no_log=False),
+        regenerate_on_change=dict(type="list", elements="str", default=[], no_log=False),
         length=dict(type="int", default=32),
         return_value=dict(type="bool", default=False),
         recovery_window_days=dict(type="int", default=7),

@@ -60,10 +60,11 @@ def pg_connect(endpoints, user, password, dbname):
                            sslmode="verify-full", sslrootcert=pg["sslrootcert"], connect_timeout=10)
 
 
-def tsdb_connect(endpoints):
+def tsdb_connect(endpoints, user=None, password=None):
     ts = endpoints["timescaledb"]
-    return psycopg.connect(host=ts["host"], port=ts["port"], user=ts["user"], password=ts["password"],
-                           dbname=ts["dbname"], sslmode=ts.get("sslmode", "disable"), connect_timeout=90)
+    return psycopg.connect(host=ts["host"], port=ts["port"], user=user or ts["user"],
+                           password=password or ts["password"], dbname=ts["dbname"],
+                           sslmode=ts.get("sslmode", "disable"), connect_timeout=90)
 
 
 def retention_jobs(endpoints):
@@ -157,7 +158,7 @@ def test_secrets_exist_and_are_kms_encrypted(converged, aws):
         pg = secret_json(aws, "%s/%s/postgres" % (PREFIX, host))
         assert pg["username"] == pg["dbname"] == ident(host) and len(pg["password"]) >= 32
         ts = secret_json(aws, "%s/%s/timescaledb" % (PREFIX, host))
-        assert ts["schema"] == ident(host)
+        assert ts["schema"] == ts["username"] == ident(host) and len(ts["password"]) >= 32
 
 
 def test_passwords_are_generated_once(converged, aws):
@@ -201,6 +202,56 @@ def test_tenant_databases_closed_to_public(converged, endpoints):
 
 
 # ------------------------------------------------------------------------------------------------ TimescaleDB
+
+
+def test_tenant_timescaledb_secret_holds_its_own_role_not_the_admin(converged, aws, endpoints):
+    """The secret the tenant's Lambda reads never carries the TimescaleDB admin's user or password."""
+    admin = endpoints["timescaledb"]
+    for host in tenants():
+        ts = secret_json(aws, "%s/%s/timescaledb" % (PREFIX, host))
+        assert ts["username"] != admin["user"] and ts["password"] != admin["password"]
+
+
+def test_each_tenant_reaches_only_its_own_timescaledb_schema(converged, aws, endpoints):
+    hosts = sorted(tenants())
+    creds = {h: secret_json(aws, "%s/%s/timescaledb" % (PREFIX, h)) for h in hosts}
+    for host in hosts:
+        schema = creds[host]["schema"]
+        with tsdb_connect(endpoints, creds[host]["username"], creds[host]["password"]) as conn:
+            assert conn.execute("SELECT current_user, current_setting('is_superuser')").fetchone() == (
+                ident(host), "off")
+            with conn.transaction(force_rollback=True):  # what the alert processor does, rolled back
+                conn.execute(psycopg.sql.SQL("INSERT INTO {}.machine_metrics (time, machine_id, metric, value) "
+                                             "VALUES (now(), 'm-1', 'temperature', 21.5) ON CONFLICT DO NOTHING")
+                             .format(psycopg.sql.Identifier(schema)))
+                conn.execute(psycopg.sql.SQL("SELECT count(*) FROM {}.machine_metrics")
+                             .format(psycopg.sql.Identifier(schema))).fetchone()
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):  # SELECT, INSERT only (least privilege)
+                conn.execute(psycopg.sql.SQL("DELETE FROM {}.machine_metrics").format(psycopg.sql.Identifier(schema)))
+            conn.rollback()
+            for other in hosts:
+                if other == host:
+                    continue
+                with pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied for schema"):
+                    conn.execute(psycopg.sql.SQL("SELECT count(*) FROM {}.machine_metrics")
+                                 .format(psycopg.sql.Identifier(creds[other]["schema"])))
+                conn.rollback()
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("CREATE SCHEMA sneaky")
+            conn.rollback()
+
+
+def test_tenant_timescaledb_schemas_closed_to_public(converged, endpoints):
+    with tsdb_connect(endpoints) as conn:
+        for host in tenants():
+            acl = conn.execute("SELECT coalesce(nspacl::text, '') FROM pg_namespace WHERE nspname = %s",
+                               (ident(host),)).fetchone()[0]
+            grantees = {entry.split("=")[0] for entry in acl.strip("{}").split(",") if entry}
+            assert grantees <= {ident(host), endpoints["timescaledb"]["user"]}, acl
+            assert ident(host) in grantees
+            role = conn.execute("SELECT rolsuper, rolcreatedb, rolcreaterole FROM pg_roles WHERE rolname = %s",
+                                (ident(host),)).fetchone()
+            assert role == (False, False, False)
 
 
 def test_retention_policies_per_tenant(converged, endpoints):
