@@ -25,7 +25,8 @@ description:
     (C(DescribeEngineDefaultParameters)) is needed.
   - Check mode reads only and reports what would change; diff mode shows the instance settings before and after.
   - With O(state=absent) the proxy, the instance (final snapshot unless O(skip_final_snapshot)), the
-    parameter group and the subnet group are deleted. An instance with deletion protection is refused.
+    parameter group and the subnet group are deleted. An instance with deletion protection is refused unless
+    O(disable_deletion_protection), which turns the protection off first.
 author:
   - Manufacturing Platform Team (@manufacturing-platform)
 options:
@@ -199,6 +200,25 @@ options:
     description: With O(state=absent), delete without a final snapshot.
     type: bool
     default: false
+  final_snapshot_identifier:
+    description:
+      - With O(state=absent) and not O(skip_final_snapshot), the name of the final snapshot.
+      - Default C(<identifier>-final-<UTC time YYYYMMDD-HHMMSS>), unique per deletion, so an instance of the same
+        name created and deleted again never collides with an earlier final snapshot.
+      - A given name that already exists is refused before anything is deleted.
+    type: str
+  delete_automated_backups:
+    description:
+      - With O(state=absent), delete the instance's automated backups with it (C(DeleteAutomatedBackups)).
+      - V(false) retains them (as retained automated backups until their retention period ends).
+    type: bool
+    default: false
+  disable_deletion_protection:
+    description:
+      - With O(state=absent), turn deletion protection of the instance off (C(ModifyDBInstance)) before deleting
+        it. Without it, an instance with deletion protection is refused and nothing is deleted.
+    type: bool
+    default: false
   wait:
     description: Wait for the instance to be available (creation) or gone (deletion).
     type: bool
@@ -251,11 +271,18 @@ EXAMPLES = r"""
     tags:
       Environment: prod
 
-- name: Delete a dedicated tenant's instance without a final snapshot
+- name: Delete a dedicated tenant's instance without a final snapshot (and without its automated backups)
   manufacturing.platform.rds_postgres_instance:
     identifier: mfg-dev-customer-123-postgres
     state: absent
     skip_final_snapshot: true
+    delete_automated_backups: true
+
+- name: Delete a protected instance after a confirmed teardown, keeping a final snapshot
+  manufacturing.platform.rds_postgres_instance:
+    identifier: mfg-prod-shared-postgres
+    state: absent
+    disable_deletion_protection: true
 """
 
 RETURN = r"""
@@ -285,6 +312,11 @@ proxy:
   type: dict
   sample: {name: mfg-prod-shared-postgres, endpoint: mfg-prod-shared-postgres.proxy-x.us-east-1.rds.amazonaws.com,
            arn: "arn:aws:rds:us-east-1:123456789012:db-proxy:prx-1"}
+final_snapshot_identifier:
+  description: With O(state=absent), the final snapshot taken (in check mode, that would be taken) of the instance.
+  returned: when a final snapshot was (would be) taken
+  type: str
+  sample: mfg-prod-shared-postgres-final-20250101-120000
 changes:
   description: What was (in check mode, would be) changed, one entry per resource and setting.
   returned: always
@@ -292,6 +324,8 @@ changes:
   elements: str
   sample: ["parameter group mfg-prod-shared-postgres15: rds.force_ssl", "instance: multi_az"]
 """
+
+import datetime
 
 try:  # noqa: SIM105 - the import guard ansible-test expects
     import botocore
@@ -325,6 +359,7 @@ class Converger:
         self.changes = []
         self.warnings = []
         self.diff = {"before": {}, "after": {}}
+        self.final_snapshot = None
 
     # -- reads ---------------------------------------------------------------------------------------------
     def describe_instance(self):
@@ -541,28 +576,63 @@ class Converger:
         return {"name": name, "endpoint": current.get("Endpoint"), "arn": current.get("DBProxyArn")}
 
     # -- absent --------------------------------------------------------------------------------------------
+    def final_snapshot_name(self):
+        """The final snapshot's name: the given one (refused if it exists), or one unique to this deletion."""
+        name = self.params["final_snapshot_identifier"]
+        if not name:
+            now = datetime.datetime.now(datetime.timezone.utc)
+            return "%s-final-%s" % (self.params["identifier"], now.strftime("%Y%m%d-%H%M%S"))
+        try:
+            found = self.client.describe_db_snapshots(aws_retry=True, DBSnapshotIdentifier=name).get("DBSnapshots")
+        except is_boto3_error_code("DBSnapshotNotFound"):
+            found = []
+        if found:
+            self.module.fail_json(msg="final snapshot %s of instance %s exists already; nothing was deleted"
+                                      % (name, self.params["identifier"]))
+        return name
+
     def absent(self):
+        identifier = self.params["identifier"]
+        current = self.describe_instance()
+        if current is not None and current.get("DBInstanceStatus") == "deleting":
+            current = None
+        # Everything that can refuse is decided before the first deletion (the proxy's).
+        kwargs = {"SkipFinalSnapshot": True}
+        if current is not None:
+            if current.get("DeletionProtection") and not self.params["disable_deletion_protection"]:
+                self.module.fail_json(msg="instance %s has deletion protection; refusing to delete it "
+                                          "(disable_deletion_protection turns it off first)" % identifier)
+            if not self.params["skip_final_snapshot"]:
+                self.final_snapshot = self.final_snapshot_name()
+                kwargs = {"FinalDBSnapshotIdentifier": self.final_snapshot}
         if self.params["proxy"]:
             name = self.params["proxy"]["name"]
             if self.describe_proxy(name):
                 self.changes.append("proxy %s: deleted" % name)
                 if not self.check:
                     self.client.delete_db_proxy(aws_retry=True, DBProxyName=name)
-        current = self.describe_instance()
-        if current is not None and current.get("DBInstanceStatus") != "deleting":
+        if current is not None:
             if current.get("DeletionProtection"):
-                self.module.fail_json(msg="instance %s has deletion protection; refusing to delete it"
-                                      % self.params["identifier"])
-            self.changes.append("instance %s: deleted" % self.params["identifier"])
+                self.changes.append("instance %s: deletion protection disabled" % identifier)
+                if not self.check:
+                    self.client.modify_db_instance(aws_retry=True, DBInstanceIdentifier=identifier,
+                                                   DeletionProtection=False, ApplyImmediately=True)
+                    if self.params["wait"]:  # RDS refuses to delete an instance that is still being modified
+                        delay = 15
+                        self.client.get_waiter("db_instance_available").wait(
+                            DBInstanceIdentifier=identifier,
+                            WaiterConfig={"Delay": delay, "MaxAttempts": max(1, self.params["wait_timeout"] // delay)})
+            self.changes.append("instance %s: deleted" % identifier)
+            if self.final_snapshot:
+                self.changes.append("instance %s: final snapshot %s" % (identifier, self.final_snapshot))
             if not self.check:
-                kwargs = {"SkipFinalSnapshot": True} if self.params["skip_final_snapshot"] else {
-                    "FinalDBSnapshotIdentifier": self.params["identifier"] + "-final"}
-                self.client.delete_db_instance(aws_retry=True, DBInstanceIdentifier=self.params["identifier"],
-                                               DeleteAutomatedBackups=False, **kwargs)
+                self.client.delete_db_instance(aws_retry=True, DBInstanceIdentifier=identifier,
+                                               DeleteAutomatedBackups=self.params["delete_automated_backups"],
+                                               **kwargs)
                 if self.params["wait"]:
                     delay = 15
                     self.client.get_waiter("db_instance_deleted").wait(
-                        DBInstanceIdentifier=self.params["identifier"],
+                        DBInstanceIdentifier=identifier,
                         WaiterConfig={"Delay": delay, "MaxAttempts": max(1, self.params["wait_timeout"] // delay)})
         if self.params["parameter_group"] and self.describe_parameter_group(self.params["parameter_group"]["name"]):
             self.changes.append("parameter group %s: deleted" % self.params["parameter_group"]["name"])
@@ -623,6 +693,9 @@ def main():
         )),
         tags=dict(type="dict", default={}),
         skip_final_snapshot=dict(type="bool", default=False),
+        final_snapshot_identifier=dict(type="str"),
+        delete_automated_backups=dict(type="bool", default=False),
+        disable_deletion_protection=dict(type="bool", default=False),
         wait=dict(type="bool", default=True),
         wait_timeout=dict(type="int", default=3600),
     )
@@ -640,6 +713,8 @@ def main():
             result["instance"] = summarize(instance)
         else:
             converger.absent()
+            if converger.final_snapshot:
+                result["final_snapshot_identifier"] = converger.final_snapshot
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError, botocore.exceptions.WaiterError) as e:
         module.fail_json_aws(e, msg="Failed to converge RDS instance %s" % module.params["identifier"])
     result.update(changed=bool(converger.changes), changes=converger.changes)
