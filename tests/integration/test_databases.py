@@ -122,6 +122,16 @@ def test_rds_proxy_per_instance(converged, aws):
         assert [t["RdsResourceId"] for t in targets] == [identifier]
 
 
+def test_rds_log_export_groups_created_first_with_kms_and_retention(converged, aws):
+    """RDS would create /aws/rds/instance/<id>/<type> itself, unencrypted and kept forever: the role creates them."""
+    logs = aws("logs")
+    for identifier, alias in ((SHARED_ID, PREFIX), (DEDICATED_ID, "%s-%s" % (PREFIX, DEDICATED))):
+        groups = logs.describe_log_groups(logGroupNamePrefix="/aws/rds/instance/%s/" % identifier)["logGroups"]
+        assert sorted(g["logGroupName"].rsplit("/", 1)[1] for g in groups) == ["postgresql", "upgrade"]
+        for group in groups:
+            assert group["kmsKeyId"] == key_arn(aws, alias) and group["retentionInDays"] == 7, group
+
+
 def test_prod_sizing_from_the_inventory():
     """env=prod: multi-AZ, deletion protection, 30 days of backups, the prod class; dedicated right-sized."""
     expr = ("{{ {'class': databases_instance_class, 'multi_az': databases_multi_az, 'protect': "
