@@ -2,7 +2,8 @@
 
 The local cloud is started by `make test` (localcloud/ctl.py run) or `make local-up`; these fixtures only
 read its endpoints. The reference fleet is converged once per test session (`converged`), twice in a row,
-so every role's tests read the same state and idempotence is checked once.
+so every role's tests read the same state and idempotence is checked once; `site_check_diff` previews it once
+with `site.yml --check --diff` for every test that asserts what a preview must not do.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import boto3
 import pytest
@@ -56,6 +58,41 @@ def converged(endpoints):
     second = run_playbook("site.yml", "-e", "env=local")
     assert second.rc == 0, second.explain()
     return first, second
+
+
+def database_state(endpoints):
+    """What a preview must leave alone on the local cloud's data services: PostgreSQL databases (with ACLs) and
+    roles (with password verifiers), TimescaleDB schemas, roles and retention jobs, Kafka topics and partitions."""
+    import psycopg
+
+    pg, ts = endpoints["postgres"], endpoints["timescaledb"]
+    with psycopg.connect(host=pg["host"], port=pg["port"], user=pg["user"], password=pg["password"],
+                         dbname="postgres", sslmode="verify-full", sslrootcert=pg["sslrootcert"],
+                         connect_timeout=10) as conn:
+        dbs = conn.execute("SELECT datname, datacl::text FROM pg_database ORDER BY 1").fetchall()
+        roles = conn.execute("SELECT rolname, rolpassword FROM pg_authid ORDER BY 1").fetchall()
+    with psycopg.connect(host=ts["host"], port=ts["port"], user=ts["user"], password=ts["password"],
+                         dbname=ts["dbname"], sslmode=ts.get("sslmode", "disable"), connect_timeout=90) as conn:
+        schemas = conn.execute("SELECT nspname, nspacl::text FROM pg_namespace ORDER BY 1").fetchall()
+        ts_roles = conn.execute("SELECT rolname, rolpassword FROM pg_authid ORDER BY 1").fetchall()
+        jobs = conn.execute("SELECT hypertable_schema, hypertable_name, config::text, schedule_interval::text "
+                            "FROM timescaledb_information.jobs ORDER BY 1, 2").fetchall()
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": endpoints["kafka"]["bootstrap_servers"]})
+    topics = sorted((name, len(t.partitions)) for name, t in admin.list_topics(timeout=10).topics.items())
+    return {"postgres": (dbs, roles), "timescaledb": (schemas, ts_roles, jobs), "kafka": topics}
+
+
+@pytest.fixture(scope="session")
+def site_check_diff(converged, request_log, endpoints):
+    """One `site.yml -e env=local --check --diff` of the converged fleet, shared by every role's preview test:
+    the run, the emulator requests it made, and the database state before and after it."""
+    before = database_state(endpoints)
+    mark = request_log.mark()
+    run = run_playbook("site.yml", "-e", "env=local", "--check", "--diff")
+    return SimpleNamespace(run=run, requests=request_log.since(mark), mutating=request_log.mutating_since(mark),
+                           databases_before=before, databases_after=database_state(endpoints))
 
 
 def pytest_collection_modifyitems(items):

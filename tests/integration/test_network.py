@@ -394,14 +394,12 @@ def test_second_converge_changes_nothing(converged):
     assert network == [], network
 
 
-def test_check_diff_makes_no_mutating_request(converged, request_log):
-    mark = request_log.mark()
-    run = run_playbook("site.yml", "-e", "env=local", "--check", "--diff")
+def test_check_diff_makes_no_mutating_request(site_check_diff):
+    run = site_check_diff.run
     assert run.rc == 0, run.explain()
     assert run.changed == 0, run.changed_tasks()
-    mutating = request_log.mutating_since(mark)
-    assert mutating == [], mutating
-    actions = {e["action"] for e in request_log.since(mark) if e["service"] == "ec2"}
+    assert site_check_diff.mutating == [], site_check_diff.mutating
+    actions = {e["action"] for e in site_check_diff.requests if e["service"] == "ec2"}
     assert {"DescribeVpcs", "DescribeSubnets", "DescribeRouteTables", "DescribeSecurityGroups"} <= actions
 
 
