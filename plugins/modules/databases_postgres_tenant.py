@@ -23,7 +23,7 @@ description:
   - When the admin is not a superuser (the RDS master user), it is granted membership of the tenant role first,
     which PostgreSQL requires to give the role a database.
   - With O(own_database=false) and O(schema) (a TimescaleDB shared by tenants, one schema each), no database is
-    created: the role gets C(USAGE) on its schema and O(table_privileges) on the tables and sequences in it
+    created; the role gets C(USAGE) on its schema and O(table_privileges) on the tables and sequences in it
     (now and, through default privileges of the admin, later), and every other grantee (C(PUBLIC) included)
     loses its privileges on that schema. The schema itself must exist (it is created by the schema script).
   - Check mode reads only (the password check logs in, which changes nothing) and returns the statements that
@@ -58,7 +58,7 @@ options:
     default: true
   schema:
     description:
-      - Schema of the tenant in O(login_db) (with O(own_database=false)): the role gets C(USAGE) on it and
+      - Schema of the tenant in O(login_db) (with O(own_database=false)); the role gets C(USAGE) on it and
         O(table_privileges) on its tables; other grantees lose their privileges on it.
     type: str
   table_privileges:
@@ -335,8 +335,8 @@ class Tenant:
         cursor = connection.cursor(**pg_cursor_args)
         role = quote_ident(self.name)
         try:
-            if self.params["own_database"] and self.one(cursor, "SELECT 1 AS x FROM pg_database WHERE datname = %(n)s",
-                                                    {"n": self.name}):
+            exists = self.one(cursor, "SELECT 1 AS x FROM pg_database WHERE datname = %(n)s", {"n": self.name})
+            if self.params["own_database"] and exists:
                 self.add("DROP DATABASE %s WITH (FORCE)" % role)
             if self.one(cursor, "SELECT 1 AS x FROM pg_roles WHERE rolname = %(n)s", {"n": self.name}):
                 me = self.one(cursor, "SELECT rolsuper FROM pg_roles WHERE rolname = current_user")

@@ -16,8 +16,8 @@ description:
   - One C(DescribeDBProxies) and at most one C(ModifyDBProxy) call per task, whatever the number of secrets.
   - The proxy's role must be allowed to read the secrets (the C(databases) role grants it the environment's
     database secrets).
-  - Concurrent tasks on the same proxy must not overlap (C(ModifyDBProxy) replaces the whole list): run them with
-    C(throttle: 1).
+  - Concurrent tasks on the same proxy must not overlap, because C(ModifyDBProxy) replaces the whole list; run
+    them one host at a time (task keyword C(throttle) set to 1).
 author:
   - Manufacturing Platform Team (@manufacturing-platform)
 options:
@@ -147,8 +147,8 @@ def plan(current_auth, params):
             if current is None or any(current.get(k) != v for k, v in entry.items()):
                 added.append(arn)
                 by_arn[arn] = entry
-        new = [by_arn[e.get("SecretArn")] for e in entries] + [by_arn[a] for a in added if a not in
-                                                                {e.get("SecretArn") for e in entries}]
+        known = {e.get("SecretArn") for e in entries}
+        new = [by_arn[e.get("SecretArn")] for e in entries] + [by_arn[a] for a in added if a not in known]
     else:
         removed = sorted(arn for arn in by_arn if arn and any(refers_to(arn, ref) for ref in wanted))
         new = [e for e in entries if e.get("SecretArn") not in removed]
