@@ -219,10 +219,49 @@ class RequestLogMiddleware:
         return result
 
 
+def patch_moto() -> None:
+    """Fix emulator bugs where moto answers 500 to a request that AWS accepts (listed in docs/emulator-gaps.md).
+
+    * KMS ``ScheduleKeyDeletion`` / ``CancelKeyDeletion`` with a key ARN as ``KeyId`` (AWS accepts a key id or a
+      key ARN; moto 5.2.5 looks the ARN up as an id: ``KeyError``, 500). ``amazon.aws.kms_key`` sends the ARN.
+    * Secrets Manager ``GetSecretValue`` of a secret scheduled for deletion: the ``InvalidRequestException`` carries
+      AWS's message ("... because it was marked for deletion.") instead of moto's own wording, which clients match
+      (the ``amazon.aws.secretsmanager_secret`` lookup's ``on_deleted``).
+    """
+    from moto.kms.models import KmsBackend
+    from moto.secretsmanager.exceptions import InvalidRequestException
+    from moto.secretsmanager.models import SecretsManagerBackend
+
+    original_get = SecretsManagerBackend.get_secret_value
+    if not getattr(original_get, "_localcloud_patched", False):
+
+        def get_secret_value(self: Any, secret_id: str, *args: Any, **kwargs: Any) -> Any:
+            if self._is_valid_identifier(secret_id) and self.secrets[secret_id].is_deleted():
+                raise InvalidRequestException(
+                    "You can't perform this operation on the secret because it was marked for deletion."
+                )
+            return original_get(self, secret_id, *args, **kwargs)
+
+        get_secret_value._localcloud_patched = True  # type: ignore[attr-defined]
+        SecretsManagerBackend.get_secret_value = get_secret_value  # type: ignore[method-assign]
+
+    for name in ("schedule_key_deletion", "cancel_key_deletion"):
+        original = getattr(KmsBackend, name)
+        if getattr(original, "_localcloud_patched", False):
+            continue
+
+        def by_key_id(self: Any, key_id: str, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            return _original(self, self.get_key_id(key_id), *args, **kwargs)
+
+        by_key_id._localcloud_patched = True  # type: ignore[attr-defined]
+        setattr(KmsBackend, name, by_key_id)
+
+
 def build_app(request_log: str | None) -> Any:
     # Same construction as moto.server.main().
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
+    patch_moto()
     main_app = DomainDispatcherApplication(create_backend_app)
     main_app.debug = True  # type: ignore[attr-defined]
     return RequestLogMiddleware(main_app, request_log) if request_log else main_app

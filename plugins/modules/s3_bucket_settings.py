@@ -126,7 +126,10 @@ options:
     type: bool
     default: true
   force:
-    description: With O(state=absent), delete every object version first.
+    description:
+      - With O(state=absent), delete the bucket policy (a C(Deny) in it must not stop the emptying), then every
+        object version and delete marker, then the bucket. Objects S3 refuses to delete fail the task with their
+        keys and reasons.
     type: bool
     default: false
 notes:
@@ -403,12 +406,17 @@ def ensure_present(module, client):
 
 
 def empty_bucket(client, name):
+    """Delete every object version and delete marker; return the errors S3 reported (key, code, message)."""
+    errors = []
     paginator = client.get_paginator("list_object_versions")
     for page in paginator.paginate(Bucket=name):
         objects = [{"Key": v["Key"], "VersionId": v["VersionId"]}
                    for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
         if objects:
-            client.delete_objects(aws_retry=True, Bucket=name, Delete={"Objects": objects, "Quiet": True})
+            response = client.delete_objects(aws_retry=True, Bucket=name, Delete={"Objects": objects, "Quiet": True})
+            errors.extend("%s: %s %s" % (e.get("Key"), e.get("Code"), e.get("Message", ""))
+                          for e in response.get("Errors", []))
+    return errors
 
 
 def ensure_absent(module, client):
@@ -423,7 +431,11 @@ def ensure_absent(module, client):
     if module.check_mode:
         return result
     if module.params["force"]:
-        empty_bucket(client, name)
+        client.delete_bucket_policy(aws_retry=True, Bucket=name)
+        errors = empty_bucket(client, name)
+        if errors:
+            module.fail_json(msg="bucket %s: %d object versions could not be deleted: %s"
+                             % (name, len(errors), "; ".join(errors[:10])), errors=errors)
     try:
         client.delete_bucket(aws_retry=True, Bucket=name)
     except is_boto3_error_code("BucketNotEmpty"):

@@ -19,7 +19,8 @@ description:
   - What S3 returns is normalised (filter forms, legacy top-level prefix, field order, transition order,
     defaults) before comparing, so a re-run is not reported as a change.
   - O(state=absent) removes the rules named in O(rules) (only their O(rules[].id) is needed), or the whole
-    configuration when O(rules) is empty and O(purge_rules=true).
+    configuration when O(rules) is empty and O(purge_rules=true). A bucket that does not exist has no rules to
+    remove, so nothing changes.
   - Transitions are validated like S3 does (storage class order, strictly increasing days, IA not before day
     30, 30 days in IA and 90 days in Glacier before the next transition) before any request is made.
 author:
@@ -245,7 +246,12 @@ def main():
 
     client = module.client("s3", retry_decorator=AWSRetry.jittered_backoff())
     try:
-        current = read_rules(client, name)
+        try:
+            current = read_rules(client, name)
+        except is_boto3_error_code("NoSuchBucket"):
+            if state == "present":
+                raise
+            module.exit_json(changed=False, rules=[], changed_rules=[])  # a deleted bucket has no rules left
         if state == "present":
             wanted = merge_rules(current, [rule_from_params(r) for r in params_rules], purge)
         elif purge and not params_rules:
