@@ -1,13 +1,20 @@
 """Teardown (issue 8, playbooks/destroy.yml) on a local cloud of its own, so the session's converged reference fleet
 that the other tests read is never touched: the test starts moto + PostgreSQL + TimescaleDB + Kafka with
 localcloud/ctl.py in a temporary state dir on free ports, converges a two-tenant fleet (one dedicated, one shared-tier)
-there, and then:
+there once, and then, in this order:
 
-* destroy refuses without -e confirm_destroy=<env> (and with a wrong one), sending no mutating request;
-* destroy --limit <tenant> leaves nothing tagged with that tenant, and the rest of the environment in place;
-* destroy of the whole environment leaves nothing tagged with the environment (resourcegroupstaggingapi plus the
-  describes of what that API does not cover: IAM roles and policies, REST APIs, budgets, dashboards, alarms);
-* a second destroy changes nothing.
+* destroy refuses without -e confirm_destroy=<env> (and with a wrong one, and in prod without data-retention
+  choices), sending no mutating request;
+* rds_postgres_instance refuses a protected instance unless told to turn the protection off, and names each final
+  snapshot uniquely (a second deletion of the same identifier does not collide);
+* destroy --limit <dedicated tenant>, then --limit <shared-tier tenant>, leaves nothing tagged with that tenant nor
+  named after it, and every other resource of the environment in place;
+* destroy of the whole environment with destroy_bucket_policy=retain keeps the data-lake and access-log buckets, the
+  KMS key and the log groups, and nothing else;
+* destroy of the whole environment (buckets emptied) leaves nothing tagged with the environment
+  (resourcegroupstaggingapi plus the describes of what that API does not cover: IAM roles and policies, REST APIs,
+  budgets, dashboards, alarms, topics, log groups, buckets);
+* a second destroy changes nothing and sends no mutating request.
 
 KMS keys pending deletion and secrets scheduled for deletion count as deleted (that is what deleting them means).
 """
@@ -16,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -113,6 +121,16 @@ def converged(play):
     return run
 
 
+def deleted_ec2_state(aws, arn):
+    kind, ident = arn.rsplit(":", 1)[1].split("/", 1)
+    if kind == "natgateway":
+        return aws("ec2").describe_nat_gateways(NatGatewayIds=[ident])["NatGateways"][0]["State"] == "deleted"
+    if kind == "vpc-peering-connection":
+        found = aws("ec2").describe_vpc_peering_connections(VpcPeeringConnectionIds=[ident])["VpcPeeringConnections"]
+        return found[0]["Status"]["Code"] == "deleted"
+    return False
+
+
 def tagged(aws, **tags):
     """ARNs of live resources carrying all these tags (pending-deletion keys and secrets are gone)."""
     filters = [{"Key": k, "Values": [v]} for k, v in tags.items()]
@@ -121,6 +139,11 @@ def tagged(aws, **tags):
         arns += [r["ResourceARN"] for r in page["ResourceTagMappingList"]]
     live = []
     for arn in arns:
+        # Emulator artefact (docs/emulator-gaps.md): moto keeps a deleted NAT gateway or VPC peering connection,
+        # with its tags, in state 'deleted' for ever; AWS shows it in that state for an hour or two and then
+        # forgets it. Either way it is gone, not a leftover.
+        if arn.startswith("arn:aws:ec2:") and deleted_ec2_state(aws, arn):
+            continue
         if (
             arn.startswith("arn:aws:kms:")
             and aws("kms").describe_key(KeyId=arn)["KeyMetadata"]["KeyState"] == "PendingDeletion"
@@ -188,15 +211,146 @@ def untaggable(aws, name_part):
     return sorted(found)
 
 
+def request_log(cloud):
+    return RequestLog(cloud[1]["aws"]["request_log"])
+
+
+def destroy(play, *args):
+    return play("playbooks/destroy.yml", "-e", "confirm_destroy=" + ENV, *args)
+
+
 def test_destroy_refuses_without_confirmation(play, cloud):
-    log = RequestLog(cloud[1]["aws"]["request_log"])
+    log = request_log(cloud)
     mark = log.mark()
-    for args in ([], ["-e", "confirm_destroy=prod"]):
+    for args in (
+        [],
+        ["-e", "confirm_destroy=prod"],
+        ["-e", "confirm_destroy=%s" % ENV, "-e", "destroy_bucket_policy=keep"],
+        ["-e", "confirm_destroy=%s" % ENV, "-e", "tenant=customer-999"],
+        # prod: the confirmation alone is not enough, the data-retention choices must be explicit
+        ["-e", "env=prod", "-e", "confirm_destroy=prod"],
+        ["-e", "env=prod", "-e", "confirm_destroy=prod", "-e", "destroy_final_snapshot=false"],
+    ):
         run = play("playbooks/destroy.yml", *args)
         assert run.rc != 0 and any("nothing was deleted" in m for m in run.failure_messages()), run.explain()
     assert log.mutating_since(mark) == []
 
 
-# The end-to-end checks (destroy one tenant / the whole env leaves nothing tagged; a second destroy is a no-op)
-# are not here yet: they found leftovers (NAT gateways in moto's 'deleted' state, the API access-log group and a
-# few more) that issue 8 still has to resolve. tagged() and untaggable() above are what those checks use.
+PROBE_PLAYBOOK = """
+- name: Delete a probe RDS instance with our module
+  hosts: platform_shared
+  gather_facts: false
+  module_defaults:
+    group/manufacturing.platform.aws:
+      endpoint_url: "{{ platform_aws_endpoint_url }}"
+      region: "{{ platform_aws_region }}"
+      access_key: "{{ platform_aws_access_key }}"
+      secret_key: "{{ platform_aws_secret_key }}"
+  tasks:
+    - name: Delete the probe instance, with a final snapshot
+      manufacturing.platform.rds_postgres_instance:
+        identifier: "{{ probe }}"
+        state: absent
+        disable_deletion_protection: "{{ disable | bool }}"
+        wait_timeout: 60
+"""
+
+
+def test_rds_final_snapshots_are_unique_and_protection_is_turned_off_only_on_request(play, cloud, aws, tmp_path):
+    """databases/delete.yml passes databases_disable_deletion_protection (set by destroy.yml after its confirmation)
+    to rds_postgres_instance: without it a protected instance is refused before anything is deleted; with it the
+    protection is turned off, and the instance deleted with a final snapshot whose name is unique per deletion."""
+    playbook = tmp_path / "rds_probe.yml"
+    playbook.write_text(PROBE_PLAYBOOK)
+    rds, log, probe = aws("rds"), request_log(cloud), "destroy-probe-postgres"
+
+    def create():
+        rds.create_db_instance(
+            DBInstanceIdentifier=probe,
+            DBInstanceClass="db.t4g.micro",
+            Engine="postgres",
+            AllocatedStorage=20,
+            MasterUsername="probe",
+            MasterUserPassword="probe-password-1",
+            DeletionProtection=True,
+            BackupRetentionPeriod=0,  # no automated snapshot: only the final snapshots are the module's
+        )
+
+    def delete(*args):
+        return play(str(playbook), "-e", "probe=" + probe, *args)
+
+    def final_snapshots():
+        found = rds.describe_db_snapshots(DBInstanceIdentifier=probe, SnapshotType="manual")["DBSnapshots"]
+        return sorted(s["DBSnapshotIdentifier"] for s in found)
+
+    create()
+    mark = log.mark()
+    refused = delete("-e", "disable=false")
+    assert refused.rc != 0 and any("deletion protection" in m for m in refused.failure_messages()), refused.explain()
+    preview = delete("-e", "disable=true", "--check")
+    assert preview.rc == 0 and preview.changed, preview.explain()
+    assert log.mutating_since(mark) == []
+    assert rds.describe_db_instances(DBInstanceIdentifier=probe)["DBInstances"][0]["DeletionProtection"] is True
+
+    names = []
+    for _ in range(2):  # the same identifier created and deleted twice: two final snapshots, no collision
+        deleted = delete("-e", "disable=true")
+        assert deleted.rc == 0 and deleted.changed, deleted.explain()
+        names += [r["final_snapshot_identifier"] for _, _, r in deleted.task_results() if r.get("changed")]
+        with pytest.raises(rds.exceptions.DBInstanceNotFoundFault):
+            rds.describe_db_instances(DBInstanceIdentifier=probe)
+        if len(names) == 1:
+            create()
+    assert len(set(names)) == 2 and all(re.fullmatch(probe + r"-final-\d{8}-\d{6}", n) for n in names), names
+    assert final_snapshots() == sorted(names)
+    again = delete("-e", "disable=true")
+    assert again.rc == 0 and again.changed == 0, again.explain()
+    for name in names:
+        rds.delete_db_snapshot(DBSnapshotIdentifier=name)
+
+
+def environment(aws):
+    return set(tagged(aws, Environment=ENV)) | set(untaggable(aws, ""))
+
+
+def tenant(aws, tenant_id):
+    return set(tagged(aws, Tenant=tenant_id)) | set(untaggable(aws, tenant_id))
+
+
+@pytest.mark.parametrize("tenant_id", [DEDICATED, SHARED_TIER])
+def test_destroy_one_tenant_leaves_nothing_of_it_and_keeps_the_rest(converged, play, aws, tenant_id):
+    before, mine = environment(aws), tenant(aws, tenant_id)
+    assert any(":vpc/" in arn for arn in mine) and any(a.startswith("api:") for a in mine), sorted(mine)
+    run = destroy(play, "--limit", tenant_id)
+    assert run.rc == 0, run.explain()
+    assert tenant(aws, tenant_id) == set()
+    assert environment(aws) == before - mine  # the other tenant and the shared layer are untouched
+
+
+def test_destroy_env_retaining_data_keeps_only_buckets_keys_and_log_groups(converged, play, aws):
+    run = destroy(play, "-e", "destroy_bucket_policy=retain")
+    assert run.rc == 0, run.explain()
+    left = environment(aws)
+    buckets = {"arn:aws:s3:::%s-data-123456789012" % PREFIX, "arn:aws:s3:::%s-s3-access-logs-123456789012" % PREFIX}
+    assert buckets <= left
+    assert {a.split(":")[2] for a in left if a.startswith("arn:")} == {"s3", "kms", "logs"}, sorted(left)
+    assert {a.split(":")[0] for a in left if not a.startswith("arn:")} == {"bucket", "log-group"}, sorted(left)
+    key = aws("kms").describe_key(KeyId="alias/" + PREFIX)["KeyMetadata"]
+    assert key["KeyState"] == "Enabled" and key["Arn"] in left
+    assert aws("rds").describe_db_instances()["DBInstances"] == []
+
+
+def test_destroy_env_leaves_nothing_tagged_with_it(converged, play, aws):
+    run = destroy(play)
+    assert run.rc == 0, run.explain()
+    assert environment(aws) == set()
+
+
+def test_second_destroy_changes_nothing(converged, play, aws, cloud):
+    log = request_log(cloud)
+    mark = log.mark()
+    run = destroy(play)
+    assert run.rc == 0, run.explain()
+    assert run.changed == 0, run.changed_tasks()
+    assert log.mutating_since(mark) == []
+    assert environment(aws) == set()
