@@ -293,7 +293,8 @@ def test_no_password_in_verbose_output(converged, aws, endpoints):
     assert run.rc == 0, run.stdout[-3000:] + run.stderr[-2000:]
     output = run.stdout + run.stderr
     secrets = [endpoints["postgres"]["password"], endpoints["timescaledb"]["password"]]
-    secrets += [secret_json(aws, "%s/%s/postgres" % (PREFIX, h))["password"] for h in tenants()]
+    secrets += [secret_json(aws, "%s/%s/%s" % (PREFIX, h, kind))["password"] for h in tenants()
+                for kind in ("postgres", "timescaledb")]
     for secret in secrets:
         assert secret and secret not in output
 
