@@ -12,11 +12,12 @@ IAM's Allow/Deny/wildcard rules that is unit-tested on its own (tests/unit/.../t
 
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
 import yaml
-from support.playbook import ROOT, load_fleet
+from support.playbook import ROOT, load_fleet, run_playbook, write_inventory
 
 from ansible_collections.manufacturing.platform.plugins.module_utils import msk_cluster as mc
 from ansible_collections.manufacturing.platform.plugins.module_utils import msk_iam_policy as iam
@@ -238,3 +239,41 @@ def test_tenant_policies_grant_nothing_on_other_tenants_topics_or_groups(policie
             # and cannot even connect to another tenant's dedicated cluster
             if ovars["tenancy_tier"] == "dedicated":
                 assert iam.allowed_actions(doc, resources[cluster_name(ovars)]["cluster"]) == [], (tenant, other)
+
+
+# ------------------------------------------------------------------------------------- per-tenant override, --limit
+
+
+def topic_state(admin, names):
+    listed = admin.list_topics(timeout=10).topics
+    resources = [ConfigResource(ResourceType.TOPIC, name) for name in names]
+    configs = {r.name: f.result(timeout=10) for r, f in admin.describe_configs(resources).items()}
+    return {n: (len(listed[n].partitions), int(configs[n]["retention.ms"].value)) for n in names}
+
+
+def test_topic_override_of_one_tenant_with_limit_changes_only_that_topic(converged, admin, tmp_path):
+    """streaming_topic_overrides on one tenant, converged with --limit <tenant>: exactly that topic's retention
+    changes, no other tenant's topic and no task of another host; the reference setting is then restored the
+    same way (retention only: partitions can only grow, and the reference fleet must stay as it is)."""
+    tenant = "customer-789"
+    every = {}
+    for host, tvars in fleet_tenants().items():
+        every.update(expected_topics(host, tvars))
+    before = topic_state(admin, sorted(every))
+    fleet = copy.deepcopy(load_fleet())
+    tvars = fleet["all"]["children"]["tenants"]["hosts"][tenant]
+    tvars["streaming_topic_overrides"] = {"alerts": {"retention_ms": 5 * 86400000}}
+    changed_inventory = write_inventory(tmp_path / "override", fleet)
+    reference_inventory = write_inventory(tmp_path / "reference", load_fleet())
+    target = "%s.alerts" % tenant
+    try:
+        run = run_playbook(STREAMING_PLAYBOOK, "-i", str(changed_inventory), "-e", "env=local", "--limit", tenant)
+        assert run.rc == 0, run.explain()
+        assert {h for _t, h in run.changed_tasks()} == {tenant}, run.changed_tasks()
+        after = topic_state(admin, sorted(every))
+        assert after[target] == (before[target][0], 5 * 86400000)
+        assert {n: v for n, v in after.items() if n != target} == {n: v for n, v in before.items() if n != target}
+    finally:
+        restore = run_playbook(STREAMING_PLAYBOOK, "-i", str(reference_inventory), "-e", "env=local", "--limit", tenant)
+    assert restore.rc == 0, restore.explain()
+    assert topic_state(admin, sorted(every)) == before
