@@ -10,6 +10,8 @@
   (API key, request validator, request models, method responses, integration). The module compares them with
   ``GetMethod`` after an import and re-creates a method that does not match — API Gateway imports all of it;
   the emulator imports only paths, methods and integrations (docs/emulator-gaps.md).
+* ``gateway_response_changes``: the same for API Gateway's own responses (``x-amazon-apigateway-gateway-responses``,
+  e.g. CORS headers on DEFAULT_4XX/5XX), which the emulator does not import at all.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "x-a
 VALIDATORS_KEY = "x-amazon-apigateway-request-validators"
 VALIDATOR_KEY = "x-amazon-apigateway-request-validator"
 INTEGRATION_KEY = "x-amazon-apigateway-integration"
+GATEWAY_RESPONSES_KEY = "x-amazon-apigateway-gateway-responses"
 
 
 class DefinitionError(ValueError):
@@ -168,6 +171,46 @@ def validators(doc):
         out[name] = {"validateRequestBody": bool(spec.get("validateRequestBody")),
                      "validateRequestParameters": bool(spec.get("validateRequestParameters"))}
     return out
+
+
+def expected_gateway_responses(doc):
+    """``{responseType: {statusCode, responseParameters, responseTemplates}}`` the definition asks for
+    (``statusCode``/``responseTemplates`` None when the definition leaves them to API Gateway)."""
+    out = {}
+    for response_type, spec in sorted((doc.get(GATEWAY_RESPONSES_KEY) or {}).items()):
+        spec = spec or {}
+        templates = spec.get("responseTemplates")
+        out[str(response_type)] = {
+            "statusCode": str(spec["statusCode"]) if spec.get("statusCode") is not None else None,
+            "responseParameters": {str(k): str(v) for k, v in sorted((spec.get("responseParameters") or {}).items())},
+            "responseTemplates": ({str(k): str(v) for k, v in sorted(templates.items())}
+                                  if isinstance(templates, dict) else None),
+        }
+    return out
+
+
+def gateway_response_changes(doc, current):
+    """What takes the API's gateway responses (``current``: the GetGatewayResponses items) to the definition's:
+    ``(put, delete)`` with ``put`` = ``{responseType: expected}`` of those missing or different and ``delete`` =
+    the customised (``defaultResponse`` false) types the definition does not define. Response parameters are
+    compared exactly, status code and templates only when the definition sets them."""
+    have = {item.get("responseType"): item for item in current or []}
+    wanted = expected_gateway_responses(doc)
+    put = {}
+    for response_type, want in wanted.items():
+        item = have.get(response_type)
+        if item is None:
+            put[response_type] = want
+            continue
+        params = {str(k): str(v) for k, v in (item.get("responseParameters") or {}).items()}
+        status_differs = want["statusCode"] is not None and str(item.get("statusCode") or "") != want["statusCode"]
+        templates_differ = (want["responseTemplates"] is not None
+                            and (item.get("responseTemplates") or {}) != want["responseTemplates"])
+        if params != want["responseParameters"] or status_differs or templates_differ:
+            put[response_type] = want
+    delete = sorted(t for t, item in have.items()
+                    if t and t not in wanted and item.get("defaultResponse") is False)
+    return put, delete
 
 
 def stage_patch(current, desired):

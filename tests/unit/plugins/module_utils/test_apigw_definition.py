@@ -113,3 +113,71 @@ def test_stage_patch_and_deployment_marker():
                                         "/accessLogSettings/format"}
     assert apd.deployed_sha256("definition sha256:abc123") == "abc123"
     assert apd.deployed_sha256("manual deployment") is None
+
+
+# ---------------------------------------------------------------------------------------------- gateway responses
+
+CORS_4XX_5XX = {"DEFAULT_4XX", "DEFAULT_5XX"}
+
+
+def error_headers(doc):
+    return {t: r["responseParameters"] for t, r in apd.expected_gateway_responses(doc).items()}
+
+
+def test_gateway_responses_carry_the_single_allowed_origin():
+    doc = render(compute_cors_allow_origins=["http://localhost:3000"])
+    headers = error_headers(doc)
+    assert set(headers) == CORS_4XX_5XX
+    for params in headers.values():
+        assert params == {"gatewayresponse.header.Access-Control-Allow-Origin": "'http://localhost:3000'",
+                          "gatewayresponse.header.Vary": "'Origin'"}
+
+
+def test_gateway_responses_never_reflect_or_wildcard_with_several_origins(doc):
+    # two origins and no choice: no CORS header on API Gateway's own errors (it cannot echo the Origin)
+    assert apd.GATEWAY_RESPONSES_KEY not in doc
+    chosen = render(compute_cors_error_origin="https://b.example.com")
+    assert {p["gatewayresponse.header.Access-Control-Allow-Origin"] for p in error_headers(chosen).values()} == {
+        "'https://b.example.com'"}
+    # an error origin that is not allowed is never used (preflight refuses it too)
+    assert apd.GATEWAY_RESPONSES_KEY not in render(compute_cors_error_origin="https://evil.example.com")
+    for rendered in (doc, chosen):
+        assert "'*'" not in json.dumps(rendered.get(apd.GATEWAY_RESPONSES_KEY, {}))
+        assert "method.request.header.Origin" not in json.dumps(rendered.get(apd.GATEWAY_RESPONSES_KEY, {}))
+
+
+def test_no_cors_origins_no_gateway_responses():
+    assert apd.GATEWAY_RESPONSES_KEY not in render(compute_cors_allow_origins=[])
+    assert apd.GATEWAY_RESPONSES_KEY not in render(compute_cors_allow_origins=[], compute_cors_error_origin="https://a.b")
+
+
+def test_gateway_response_changes():
+    doc = render(compute_cors_allow_origins=["http://localhost:3000"])
+    want = error_headers(doc)["DEFAULT_4XX"]
+    # what the emulator's import leaves: nothing -> both put
+    put, delete = apd.gateway_response_changes(doc, [])
+    assert set(put) == CORS_4XX_5XX and delete == []
+    assert put["DEFAULT_4XX"] == {"statusCode": None, "responseParameters": want, "responseTemplates": None}
+    # what API Gateway's import leaves (its default templates; every other type still default) -> nothing to do
+    imported = [{"responseType": t, "defaultResponse": False, "responseParameters": dict(want),
+                 "responseTemplates": {"application/json": '{"message":$context.error.messageString}'}}
+                for t in sorted(CORS_4XX_5XX)]
+    imported.append({"responseType": "THROTTLED", "statusCode": "429", "defaultResponse": True,
+                     "responseParameters": {}, "responseTemplates": {}})
+    assert apd.gateway_response_changes(doc, imported) == ({}, [])
+    # a changed or extra header, and a customised type the definition does not define
+    drifted = [dict(imported[0], responseParameters=dict(want, **{"gatewayresponse.header.X": "'y'"})),
+               dict(imported[1], responseParameters={}),
+               {"responseType": "ACCESS_DENIED", "statusCode": "403", "defaultResponse": False,
+                "responseParameters": {"gatewayresponse.header.Access-Control-Allow-Origin": "'*'"}}]
+    put, delete = apd.gateway_response_changes(doc, drifted)
+    assert set(put) == CORS_4XX_5XX and delete == ["ACCESS_DENIED"]
+    # status code and templates are compared only when the definition sets them
+    explicit = {"openapi": "3.0.1", "paths": {"/a": {}}, apd.GATEWAY_RESPONSES_KEY: {
+        "QUOTA_EXCEEDED": {"statusCode": 429, "responseTemplates": {"application/json": "{}"}}}}
+    current = [{"responseType": "QUOTA_EXCEEDED", "statusCode": "429", "defaultResponse": False,
+                "responseTemplates": {"application/json": "{}"}}]
+    assert apd.gateway_response_changes(explicit, current) == ({}, [])
+    assert set(apd.gateway_response_changes(explicit, [dict(current[0], statusCode="400")])[0]) == {"QUOTA_EXCEEDED"}
+    # without CORS origins, CORS responses left from before are reset
+    assert apd.gateway_response_changes(render(compute_cors_allow_origins=[]), imported) == ({}, sorted(CORS_4XX_5XX))
