@@ -10,7 +10,7 @@ Types and choices are checked by the role's argument spec; this adds what a spec
 * Lambda limits: memory 128-10240 MB, timeout 1-900 s, reserved concurrency >= 0, runtime python3.12 or later;
 * event source: batch size 1-10000, batching window 0-300 s, the telemetry topic is one of the tenant's topics;
 * API: throttling rate > 0 and burst >= 1, quota >= 0, CORS origins are ``https://host[:port]`` (``http://``
-  only for localhost), the stage name is valid;
+  only for localhost), ``compute_cors_error_origin`` is one of them, the stage name is valid;
 * ``compute_source_dir`` is the same on every tenant (the package is built once per run, one per architecture).
 """
 
@@ -38,6 +38,7 @@ VARS = (
     "compute_api_throttling_burst_limit",
     "compute_api_quota_limit",
     "compute_cors_allow_origins",
+    "compute_cors_error_origin",
     "compute_dlq_retention_seconds",
     "streaming_topics",
 )
@@ -115,6 +116,10 @@ def check_host(host, hvars):
                 if not isinstance(origin, str) or not (ORIGIN_RE.match(origin) or LOCAL_ORIGIN_RE.match(origin)):
                     err("compute_cors_allow_origins", "%r is not an origin: https://host[:port] (http:// only for "
                         "localhost), no path, no '*'" % (origin,))
+    error_origin = hvars.get("compute_cors_error_origin")
+    if error_origin and isinstance(origins, list) and origins and error_origin not in origins:
+        err("compute_cors_error_origin", "%r is not one of compute_cors_allow_origins (%s): API Gateway's error "
+            "responses would name an origin the API does not allow" % (error_origin, ", ".join(map(str, origins))))
     topic = hvars.get("compute_telemetry_topic")
     topics = hvars.get("streaming_topics")
     if isinstance(topic, str) and isinstance(topics, list):

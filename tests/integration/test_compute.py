@@ -323,6 +323,84 @@ def test_outputs_publish_ids_and_urls(converged, apis):
     assert not outputs["hosts"]["platform-shared"].get("compute_function_arn")
 
 
+def test_gateway_error_responses_carry_the_cors_origin(apis, aws):
+    """API Gateway's own 4XX/5XX (missing key, throttling, validation) carry the single allowed origin (env=local
+    has exactly one), so a browser can read them; never '*' nor a reflected origin."""
+    apigw = aws("apigateway")
+    origins = local_vars()["compute_cors_allow_origins"]
+    assert len(origins) == 1, "env=local is expected to allow exactly one origin (group_vars/env_local.yml)"
+    for tenant, api in apis.items():
+        for response_type in ("DEFAULT_4XX", "DEFAULT_5XX"):
+            response = apigw.get_gateway_response(restApiId=api["id"], responseType=response_type)
+            assert response["responseParameters"] == {
+                "gatewayresponse.header.Access-Control-Allow-Origin": "'%s'" % origins[0],
+                "gatewayresponse.header.Vary": "'Origin'"}, (tenant, response_type)
+        customised = {r["responseType"] for r in apigw.get_gateway_responses(restApiId=api["id"])["items"]
+                      if r.get("defaultResponse") is False}
+        assert customised == {"DEFAULT_4XX", "DEFAULT_5XX"}, tenant
+
+
+# ---------------------------------------------------------------------------------------------- account
+
+
+APIGW_LOGS_ROLE = "manufacturing-platform-apigateway-cloudwatch"
+APIGW_LOGS_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
+
+
+def test_account_apigateway_logging_role(converged, aws):
+    """The shared layer made the account's API Gateway log with an account-wide role trusted by API Gateway of
+    this account only, with the AWS managed push-to-CloudWatch policy, tagged without the environment."""
+    iam = aws("iam")
+    role = iam.get_role(RoleName=APIGW_LOGS_ROLE)["Role"]
+    assert aws("apigateway").get_account()["cloudwatchRoleArn"] == role["Arn"]
+    trust = role["AssumeRolePolicyDocument"]
+    trust = json.loads(trust) if isinstance(trust, str) else trust
+    [statement] = trust["Statement"]
+    assert statement["Effect"] == "Allow" and statement["Action"] == "sts:AssumeRole"
+    assert statement["Principal"] == {"Service": "apigateway.amazonaws.com"}
+    assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
+    attached = iam.list_attached_role_policies(RoleName=APIGW_LOGS_ROLE)["AttachedPolicies"]
+    assert [p["PolicyArn"] for p in attached] == [APIGW_LOGS_POLICY]
+    assert iam.list_role_policies(RoleName=APIGW_LOGS_ROLE)["PolicyNames"] == []
+    tags = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=APIGW_LOGS_ROLE)["Tags"]}
+    assert "Environment" not in tags and "Tenant" not in tags and tags["Platform"] == "manufacturing"
+    outputs = json.loads((ROOT / "outputs" / "local.json").read_text())
+    assert outputs["hosts"]["platform-shared"]["compute_apigateway_cloudwatch_role_arn"] == role["Arn"]
+
+
+def test_account_logging_role_configured_by_someone_else_is_kept(converged, aws, tmp_path):
+    """Another role in the account's settings is kept and reported; replacing it needs replace_existing (previewed
+    here in check mode, which changes nothing)."""
+    apigw = aws("apigateway")
+    ours = apigw.get_account()["cloudwatchRoleArn"]
+    other = "arn:aws:iam::%s:role/landing-zone-apigateway-logs" % ACCOUNT
+    playbook = tmp_path / "account.yml"
+    playbook.write_text(yaml.safe_dump([{
+        "name": "The account part of the compute role", "hosts": "platform_shared", "gather_facts": False,
+        "module_defaults": {"group/manufacturing.platform.aws": {
+            "endpoint_url": "{{ platform_aws_endpoint_url }}", "region": "{{ platform_aws_region }}",
+            "access_key": "{{ platform_aws_access_key }}", "secret_key": "{{ platform_aws_secret_key }}"}},
+        "tasks": [{"name": "Account", "ansible.builtin.include_role": {
+            "name": "manufacturing.platform.compute", "tasks_from": "account.yml"}}]}]))
+    task = "Point the account's API Gateway settings at the role (only when no role is configured there)"
+    apigw.update_account(patchOperations=[{"op": "replace", "path": "/cloudwatchRoleArn", "value": other}])
+    try:
+        kept = run_playbook(str(playbook), "-e", "env=local")
+        assert kept.rc == 0 and kept.changed == 0, kept.explain()
+        [(_, _, result)] = [r for r in kept.task_results() if r[0].endswith(task)]
+        assert result["status"] == "kept_other" and result["cloudwatch_role_arn"] == other
+        assert any(other in w for w in result.get("warnings", [])), result
+        assert apigw.get_account()["cloudwatchRoleArn"] == other
+        preview = run_playbook(str(playbook), "-e", "env=local", "-e", "compute_apigateway_account_replace_role=true",
+                               "--check", "--diff")
+        assert preview.rc == 0, preview.explain()
+        [(_, _, result)] = [r for r in preview.task_results() if r[0].endswith(task)]
+        assert result["changed"] and result["status"] == "replaced" and result["cloudwatch_role_arn"] == ours
+        assert apigw.get_account()["cloudwatchRoleArn"] == other
+    finally:
+        apigw.update_account(patchOperations=[{"op": "replace", "path": "/cloudwatchRoleArn", "value": ours}])
+
+
 # ---------------------------------------------------------------------------------------------- idempotence
 
 

@@ -44,3 +44,11 @@ def test_names_too_long_for_lambda_and_iam():
 def test_source_dir_must_be_fleet_wide():
     hosts = {"t1": GOOD, "t2": dict(GOOD, compute_source_dir="/elsewhere")}
     assert fields(pc.check("prod", hosts, ["t1", "t2"], [])) == ["compute_source_dir"]
+
+
+def test_cors_error_origin_must_be_an_allowed_origin():
+    ok = dict(GOOD, compute_cors_error_origin="http://localhost:3000")
+    assert pc.check("prod", {"t1": ok}, ["t1"], []) == []
+    assert pc.check("prod", {"t1": dict(GOOD, compute_cors_error_origin="")}, ["t1"], []) == []
+    errors = pc.check("prod", {"t1": dict(GOOD, compute_cors_error_origin="https://evil.example.com")}, ["t1"], [])
+    assert fields(errors) == ["compute_cors_error_origin"] and "evil" in errors[0].problem
