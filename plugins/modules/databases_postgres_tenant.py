@@ -366,6 +366,8 @@ class Tenant:
             check_ident(self.name, "tenant role/database name")
         except ValueError as exc:
             self.module.fail_json(msg=str(exc))
+        if self.params["state"] == "absent":
+            return self.remove()
         if not self.params["own_database"] and not self.params["schema"]:
             self.module.fail_json(msg="databases_postgres_tenant: own_database=false needs schema")
         if self.params["schema"]:
@@ -373,8 +375,6 @@ class Tenant:
                 check_ident(self.params["schema"], "tenant schema name")
             except ValueError as exc:
                 self.module.fail_json(msg=str(exc))
-        if self.params["state"] == "absent":
-            return self.remove()
         connection = self.admin()
         cursor = connection.cursor(**pg_cursor_args)
         try:
