@@ -36,7 +36,7 @@ options:
 notes:
   - Check mode makes read calls only (C(GetAccount)) and reports what would be done; diff mode shows the
     account's C(cloudwatchRoleArn) before and after.
-  - There is no O(state=absent). The setting belongs to the account, not to an environment; clear it with the
+  - There is no C(state=absent). The setting belongs to the account, not to an environment; clear it with the
     AWS CLI if you must.
 requirements:
   - python >= 3.9
