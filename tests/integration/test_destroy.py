@@ -332,14 +332,37 @@ def test_destroy_check_mode_sends_no_mutating_request(converged, play, aws, clou
     assert environment(aws) == before
 
 
+def database_objects(cloud):
+    """Tenant roles/databases on the private cloud's PostgreSQL, tenant roles/schemas on its TimescaleDB."""
+    import psycopg
+
+    pg, ts = cloud[1]["postgres"], cloud[1]["timescaledb"]
+    with psycopg.connect(host=pg["host"], port=pg["port"], user=pg["user"], password=pg["password"],
+                         dbname="postgres", sslmode="verify-full", sslrootcert=pg["sslrootcert"],
+                         connect_timeout=10) as conn:
+        found = {"pg-db:" + r[0] for r in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 't\\_%'")}
+        found |= {"pg-role:" + r[0] for r in conn.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE 't\\_%'")}
+    with psycopg.connect(host=ts["host"], port=ts["port"], user=ts["user"], password=ts["password"],
+                         dbname=ts["dbname"], sslmode=ts.get("sslmode", "disable"), connect_timeout=90) as conn:
+        found |= {"ts-schema:" + r[0]
+                  for r in conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 't\\_%'")}
+        found |= {"ts-role:" + r[0] for r in conn.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE 't\\_%'")}
+    return found
+
+
 @pytest.mark.parametrize("tenant_id", [DEDICATED, SHARED_TIER])
-def test_destroy_one_tenant_leaves_nothing_of_it_and_keeps_the_rest(converged, play, aws, tenant_id):
+def test_destroy_one_tenant_leaves_nothing_of_it_and_keeps_the_rest(converged, play, aws, cloud, tenant_id):
     before, mine = environment(aws), tenant(aws, tenant_id)
     assert any(":vpc/" in arn for arn in mine) and any(a.startswith("api:") for a in mine), sorted(mine)
+    ident = "t_" + tenant_id.replace("-", "_")
+    databases_before = database_objects(cloud)
+    its_databases = {kind + ":" + ident for kind in ("pg-db", "pg-role", "ts-schema", "ts-role")}
+    assert its_databases <= databases_before, databases_before  # databases_state=absent has something to remove
     run = destroy(play, "--limit", tenant_id)
     assert run.rc == 0, run.explain()
     assert tenant(aws, tenant_id) == set()
     assert environment(aws) == before - mine  # the other tenant and the shared layer are untouched
+    assert database_objects(cloud) == databases_before - its_databases  # its SQL objects gone, the others kept
 
 
 def test_destroy_env_retaining_data_keeps_only_buckets_keys_and_log_groups(converged, play, aws):
