@@ -60,7 +60,7 @@ deleted:
   returned: always
   type: int
   sample: 1532
-keys:
+object_keys:
   description: Distinct object keys concerned (at most the first 100).
   returned: always
   type: list
@@ -98,7 +98,7 @@ def versions_under(client, bucket, prefix):
 
 def purge(module, client):
     bucket, prefix = module.params["bucket"], module.params["prefix"]
-    result = {"changed": False, "deleted": 0, "keys": []}
+    result = {"changed": False, "deleted": 0, "object_keys": []}
     keys = set()
     errors = []
     try:
@@ -112,7 +112,7 @@ def purge(module, client):
                           for e in response.get("Errors", []))
     except is_boto3_error_code("NoSuchBucket"):
         return result
-    result.update(changed=result["deleted"] > 0, keys=sorted(keys)[:100])
+    result.update(changed=result["deleted"] > 0, object_keys=sorted(keys)[:100])
     if module._diff:
         where = "s3://%s/%s" % (bucket, prefix)
         result["diff"] = {"before": {"versions": result["deleted"]}, "after": {"versions": 0},

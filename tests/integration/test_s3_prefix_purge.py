@@ -70,7 +70,7 @@ def test_purges_exactly_one_prefix_with_check_mode_and_idempotence(aws, bucket, 
     run, result = purge(tmp_path, bucket, "tenants/a/", "--check", "--diff")
     assert run.rc == 0, run.explain()
     assert result["changed"] and result["deleted"] == 4
-    assert result["keys"] == ["tenants/a/deep/y.json", "tenants/a/x.json"]
+    assert result["object_keys"] == ["tenants/a/deep/y.json", "tenants/a/x.json"]
     assert request_log.mutating_since(mark) == [] and versions(aws, bucket) == before
 
     run, result = purge(tmp_path, bucket, "tenants/a/")
