@@ -15,6 +15,7 @@ from types import SimpleNamespace
 
 import boto3
 import pytest
+from support.databases import pg_connect, tsdb_connect
 from support.playbook import ROOT, run_playbook
 
 from localcloud.requestlog import RequestLog
@@ -63,16 +64,10 @@ def converged(endpoints):
 def database_state(endpoints):
     """What a preview must leave alone on the local cloud's data services: PostgreSQL databases (with ACLs) and
     roles (with password verifiers), TimescaleDB schemas, roles and retention jobs, Kafka topics and partitions."""
-    import psycopg
-
-    pg, ts = endpoints["postgres"], endpoints["timescaledb"]
-    with psycopg.connect(host=pg["host"], port=pg["port"], user=pg["user"], password=pg["password"],
-                         dbname="postgres", sslmode="verify-full", sslrootcert=pg["sslrootcert"],
-                         connect_timeout=10) as conn:
+    with pg_connect(endpoints) as conn:
         dbs = conn.execute("SELECT datname, datacl::text FROM pg_database ORDER BY 1").fetchall()
         roles = conn.execute("SELECT rolname, rolpassword FROM pg_authid ORDER BY 1").fetchall()
-    with psycopg.connect(host=ts["host"], port=ts["port"], user=ts["user"], password=ts["password"],
-                         dbname=ts["dbname"], sslmode=ts.get("sslmode", "disable"), connect_timeout=90) as conn:
+    with tsdb_connect(endpoints) as conn:
         schemas = conn.execute("SELECT nspname, nspacl::text FROM pg_namespace ORDER BY 1").fetchall()
         ts_roles = conn.execute("SELECT rolname, rolpassword FROM pg_authid ORDER BY 1").fetchall()
         jobs = conn.execute("SELECT hypertable_schema, hypertable_name, config::text, schedule_interval::text "

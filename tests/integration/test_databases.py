@@ -17,6 +17,7 @@ from pathlib import Path
 import psycopg
 import pytest
 import yaml
+from support.databases import pg_connect, tsdb_connect
 from support.playbook import BIN, ROOT, ansible_env, load_fleet, run_playbook, write_inventory
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -52,19 +53,6 @@ def secret_json(aws, name):
 
 def key_arn(aws, alias):
     return aws("kms").describe_key(KeyId="alias/" + alias)["KeyMetadata"]["Arn"]
-
-
-def pg_connect(endpoints, user, password, dbname):
-    pg = endpoints["postgres"]
-    return psycopg.connect(host=pg["host"], port=pg["port"], user=user, password=password, dbname=dbname,
-                           sslmode="verify-full", sslrootcert=pg["sslrootcert"], connect_timeout=10)
-
-
-def tsdb_connect(endpoints, user=None, password=None):
-    ts = endpoints["timescaledb"]
-    return psycopg.connect(host=ts["host"], port=ts["port"], user=user or ts["user"],
-                           password=password or ts["password"], dbname=ts["dbname"],
-                           sslmode=ts.get("sslmode", "disable"), connect_timeout=90)
 
 
 def retention_jobs(endpoints):

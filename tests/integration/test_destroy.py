@@ -31,6 +31,7 @@ import sys
 
 import boto3
 import pytest
+from support.databases import pg_connect, tsdb_connect
 from support.playbook import ROOT, load_fleet, run_playbook, write_inventory
 
 from localcloud.requestlog import RequestLog
@@ -334,16 +335,10 @@ def test_destroy_check_mode_sends_no_mutating_request(converged, play, aws, clou
 
 def database_objects(cloud):
     """Tenant roles/databases on the private cloud's PostgreSQL, tenant roles/schemas on its TimescaleDB."""
-    import psycopg
-
-    pg, ts = cloud[1]["postgres"], cloud[1]["timescaledb"]
-    with psycopg.connect(host=pg["host"], port=pg["port"], user=pg["user"], password=pg["password"],
-                         dbname="postgres", sslmode="verify-full", sslrootcert=pg["sslrootcert"],
-                         connect_timeout=10) as conn:
+    with pg_connect(cloud[1]) as conn:
         found = {"pg-db:" + r[0] for r in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 't\\_%'")}
         found |= {"pg-role:" + r[0] for r in conn.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE 't\\_%'")}
-    with psycopg.connect(host=ts["host"], port=ts["port"], user=ts["user"], password=ts["password"],
-                         dbname=ts["dbname"], sslmode=ts.get("sslmode", "disable"), connect_timeout=90) as conn:
+    with tsdb_connect(cloud[1]) as conn:
         found |= {"ts-schema:" + r[0]
                   for r in conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 't\\_%'")}
         found |= {"ts-role:" + r[0] for r in conn.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE 't\\_%'")}
