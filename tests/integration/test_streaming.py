@@ -216,6 +216,11 @@ def test_check_mode_makes_no_mutating_request_and_no_topic_change(site_check_dif
 
 # ---------------------------------------------------------------------------------------------------- isolation
 
+CONSUMER_CLUSTER_ACTIONS = {"kafka-cluster:Connect", "kafka-cluster:DescribeCluster",
+                            "kafka-cluster:DescribeClusterDynamicConfiguration"}
+CONSUMER_TOPIC_ACTIONS = {"kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"}
+CONSUMER_GROUP_ACTIONS = {"kafka-cluster:DescribeGroup", "kafka-cluster:AlterGroup"}
+
 
 def test_tenant_policies_grant_nothing_on_other_tenants_topics_or_groups(policies, clusters):
     tenants = fleet_tenants()
@@ -225,9 +230,11 @@ def test_tenant_policies_grant_nothing_on_other_tenants_topics_or_groups(policie
         doc = policies[tenant]
         # its own topics, groups and cluster
         assert iam.evaluate(doc, "kafka-cluster:Connect", own["cluster"]) == iam.ALLOW
+        # a consumer: reads its own topics and uses its own groups; no write, no topic administration
         for name in expected_topics(tenant, tvars):
-            assert set(iam.allowed_actions(doc, "%s/%s" % (own["topic"], name))) == set(iam.TOPIC_ACTIONS)
-        assert set(iam.allowed_actions(doc, "%s/%s.consumers" % (own["group"], tenant))) == set(iam.GROUP_ACTIONS)
+            assert set(iam.allowed_actions(doc, "%s/%s" % (own["topic"], name))) == CONSUMER_TOPIC_ACTIONS
+        assert set(iam.allowed_actions(doc, "%s/%s.consumers" % (own["group"], tenant))) == CONSUMER_GROUP_ACTIONS
+        assert set(iam.allowed_actions(doc, own["cluster"])) == CONSUMER_CLUSTER_ACTIONS
         # nothing on any other tenant's topics or groups, on any cluster
         for other, ovars in tenants.items():
             if other == tenant:
