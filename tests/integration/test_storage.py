@@ -113,7 +113,7 @@ def test_key_policy_scopes_logs_and_services(keys):
                                            PolicyName="default")["Policy"])
     tstmts = {s["Sid"]: s for s in tenant["Statement"]}
     assert tstmts["PlatformPrincipalsThroughPlatformServices"]["Condition"]["ArnLike"]["aws:PrincipalArn"] == [
-        "arn:aws:iam::%s:role/%s-%s-*" % (ACCOUNT, PREFIX, DEDICATED)]
+        "arn:aws:iam::%s:role/%s-%s-alert-processor" % (ACCOUNT, PREFIX, DEDICATED)]
 
 
 # ---------------------------------------------------------------------------------------------------- buckets
