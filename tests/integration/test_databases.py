@@ -110,6 +110,36 @@ def test_rds_proxy_per_instance(converged, aws):
         assert [t["RdsResourceId"] for t in targets] == [identifier]
 
 
+
+def test_proxy_role_reads_only_postgres_secrets_and_only_rds_assumes_it(converged, aws):
+    """Security review finding: the RDS Proxy role could read every <prefix>/* secret, the TimescaleDB admin secret
+    included. Read back from the emulator: its policy admits the RDS-managed master secrets and the PostgreSQL
+    secrets of the environment, no TimescaleDB secret (judged with the project's IAM evaluator, since the emulator
+    has no policy simulator); its trust policy admits RDS for this account only."""
+    from ansible_collections.manufacturing.platform.plugins.module_utils import msk_iam_policy as iam
+
+    role = "%s-rds-proxy" % PREFIX
+    doc = aws("iam").get_role_policy(RoleName=role, PolicyName="database-secrets")["PolicyDocument"]
+    doc = json.loads(doc) if isinstance(doc, str) else doc
+    reads = {"Version": doc["Version"],
+             "Statement": [s for s in doc["Statement"] if s["Sid"] == "ReadPostgresSecretsOnly"]}
+    secrets = [s["ARN"] for page in aws("secretsmanager").get_paginator("list_secrets").paginate()
+               for s in page["SecretList"] if s["Name"].startswith(PREFIX + "/")]
+    postgres = [a for a in secrets if a.split(":secret:")[1].rsplit("-", 1)[0].endswith("/postgres")]
+    others = [a for a in secrets if a not in postgres]
+    assert len(postgres) >= len(tenants()) + 1 and any("timescaledb" in a for a in others), secrets
+    for arn in postgres:
+        assert iam.evaluate(reads, "secretsmanager:GetSecretValue", arn) == iam.ALLOW, arn
+    for arn in others:
+        assert iam.evaluate(reads, "secretsmanager:GetSecretValue", arn) == iam.IMPLICIT_DENY, arn
+    master = "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!db-0a1b2c3d-1111-2222-3333-444455556666-AbCdEf"
+    assert iam.evaluate(reads, "secretsmanager:GetSecretValue", master) == iam.ALLOW
+    trust = aws("iam").get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"]
+    trust = json.loads(trust) if isinstance(trust, str) else trust
+    [statement] = trust["Statement"]
+    assert statement["Principal"] == {"Service": "rds.amazonaws.com"}
+    assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+
 def test_rds_log_export_groups_created_first_with_kms_and_retention(converged, aws):
     """RDS would create /aws/rds/instance/<id>/<type> itself, unencrypted and kept forever: the role creates them."""
     logs = aws("logs")
