@@ -133,8 +133,69 @@ const SESSION_DEFAULTS = { client_min_messages: 'notice' };
 // The bootstrap superuser of PGlite; clients naming it (or no user) get the admin session.
 const ADMIN_USER = 'postgres';
 
-// Statements a login-role client may not run: they would return the session to the superuser.
-const FORBIDDEN_FOR_ROLES = /session[\s_]+authorization|\bdiscard\s+all\b/i;
+// Statements a login-role client may not run: they would (or could, through dynamic SQL) return the session to
+// the superuser. PGlite's only authenticated user is the superuser, so PostgreSQL itself would allow a session
+// authorization change: this server refuses every path to one. Judged on the statement with its comments removed
+// (string literals and quoted identifiers kept, so the check is stricter, never looser), lower-cased, whitespace
+// collapsed (see sqlForCheck).
+const FORBIDDEN_FOR_ROLES = [
+  /session\s*authorization|session_authorization/, // SET/RESET SESSION AUTHORIZATION, the GUC by name
+  /\bset_config\b/, // set_config('session_authorization' or 'role', ...), names built at run time included
+  /\bdiscard\s+all\b/, // DISCARD ALL resets the session authorization to the authenticated superuser
+  /(^|;)\s*do\b/, // DO blocks: dynamic SQL (EXECUTE 'SET SESSION ' || 'AUTHORIZATION ...')
+  /\bcreate\s+(or\s+replace\s+)?(function|procedure|trigger|rule|event\s+trigger|language)\b/, // code, e.g. in pg_temp
+  /\bu&["']/, // Unicode-escaped identifiers and strings (U&"session\005fauthorization")
+];
+
+// The text of a statement as FORBIDDEN_FOR_ROLES sees it: '--' and nested '/* */' comments become a space;
+// '...', E'...', "..." and $tag$...$tag$ are kept verbatim (a comment marker inside them is not a comment).
+function sqlForCheck(text) {
+  let out = '';
+  let i = 0;
+  const n = text.length;
+  while (i < n) {
+    const c = text[i];
+    const d = text[i + 1];
+    if (c === '-' && d === '-') {
+      while (i < n && text[i] !== '\n') i++;
+      out += ' ';
+    } else if (c === '/' && d === '*') {
+      let depth = 1;
+      i += 2;
+      while (i < n && depth > 0) {
+        if (text[i] === '/' && text[i + 1] === '*') {
+          depth++;
+          i += 2;
+        } else if (text[i] === '*' && text[i + 1] === '/') {
+          depth--;
+          i += 2;
+        } else i++;
+      }
+      out += ' ';
+    } else if (c === "'" || c === '"') {
+      const backslashes = c === "'" && /(^|[^\w$])[eE]$/.test(out);
+      let j = i + 1;
+      while (j < n && text[j] !== c) j += backslashes && text[j] === '\\' ? 2 : 1;
+      out += text.slice(i, j + 1);
+      i = j + 1;
+    } else if (c === '$' && !/[\w$]$/.test(out)) {
+      const tag = /^\$([A-Za-z_][A-Za-z0-9_]*)?\$/.exec(text.slice(i));
+      if (!tag) {
+        out += c;
+        i++;
+        continue;
+      }
+      const end = text.indexOf(tag[0], i + tag[0].length);
+      const stop = end < 0 ? n : end + tag[0].length;
+      out += text.slice(i, stop);
+      i = stop;
+    } else {
+      out += c;
+      i++;
+    }
+  }
+  return out.toLowerCase().replace(/\s+/g, ' ');
+}
 
 function safeEqual(a, b) {
   return a.length === b.length && timingSafeEqual(a, b);
@@ -670,7 +731,13 @@ class Client {
     const notices = [];
     for (const [name, value] of [...Object.entries(gucs), ...parseOptions(options || '')]) {
       if (name === 'replication') continue;
-      const r = await backend.simpleQuery(`SET ${quoteIdent(name)} TO ${quoteLiteral(value)}`);
+      const statement = `SET ${quoteIdent(name)} TO ${quoteLiteral(value)}`;
+      // A login role's startup parameters (-c session_authorization=postgres, options=...) are statements too.
+      if (this.refuseForRole(statement) || (this.loginRole && /^(role|is_superuser)$/i.test(name))) {
+        this.fatalError('42501', `permission denied: role "${this.loginRole}" may not set ${name} at startup`);
+        return;
+      }
+      const r = await backend.simpleQuery(statement);
       if (r.error)
         notices.push(
           noticeResponse('WARNING', r.error.C || '22023', `ignored startup parameter ${name}: ${r.error.M}`),
@@ -720,7 +787,7 @@ class Client {
     return (
       this.loginRole !== null &&
       this.loginRole !== undefined &&
-      FORBIDDEN_FOR_ROLES.test(text) &&
+      FORBIDDEN_FOR_ROLES.some((re) => re.test(sqlForCheck(text))) &&
       errorResponse(
         'ERROR',
         '42501',
@@ -778,7 +845,11 @@ class Client {
           break;
         }
         case 'P': {
-          const refusal = this.refuseForRole(msg.raw.subarray(5).toString('utf8'));
+          // Parse: statement name, NUL, query text, NUL, parameter types.
+          const body = msg.raw.subarray(5);
+          const start = body.indexOf(0) + 1;
+          const end = body.indexOf(0, start);
+          const refusal = this.refuseForRole(body.subarray(start, end < 0 ? body.length : end).toString('utf8'));
           if (refusal) {
             await flush();
             this.write(refusal);

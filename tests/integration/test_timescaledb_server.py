@@ -444,12 +444,33 @@ def test_login_role_gets_its_own_privileges_and_cannot_escalate(server: Server, 
                 "DISCARD ALL",
                 "SELECT set_config('session_authorization', 'postgres', false)",
                 "SET ROLE postgres",
+                # security review: comments, dynamic SQL, functions and escapes must not get around the refusal
+                "SET SESSION/**/AUTHORIZATION postgres",
+                "SET/* a /* nested */ comment */SESSION\tAUTHORIZATION postgres",
+                "SET SESSION--\nAUTHORIZATION postgres",
+                "SELECT pg_catalog.set_config('session_' || 'authorization', 'postgres', false)",
+                "SELECT set_config('ro' || 'le', 'postgres', false)",
+                "DO $$ BEGIN EXECUTE 'SET SESSION ' || 'AUTHORIZATION postgres'; END $$",
+                "/* c */ do $x$ BEGIN NULL; END $x$",
+                "CREATE FUNCTION pg_temp.f() RETURNS void LANGUAGE plpgsql AS $$ BEGIN EXECUTE 'RESET ALL'; END $$",
+                "CREATE OR REPLACE PROCEDURE pg_temp.p() LANGUAGE sql AS 'SELECT 1'",
+                'SET U&"session\\005fauthorization" TO postgres',
+                "SELECT '/*'; SET SESSION AUTHORIZATION postgres; SELECT '*/'",
             ):
                 with pytest.raises(psycopg.errors.InsufficientPrivilege):
                     conn.execute(escape)
                 with pytest.raises(psycopg.errors.InsufficientPrivilege):
                     conn.execute(escape + " -- %s", (1,))  # extended protocol
-            assert conn.execute("SELECT current_user").fetchone() == (role,)
+            assert conn.execute("SELECT current_user, session_user").fetchone() == (role, role)
+            # what a tenant does is not caught by the refusal: comment markers in strings, ON CONFLICT DO NOTHING
+            row = conn.execute("SELECT '-- not a comment /*', $q$ */ $q$").fetchone()
+            assert row == ("-- not a comment /*", " */ ")
+            conn.execute(sql.SQL("INSERT INTO {}.mine VALUES (2) ON CONFLICT DO NOTHING").format(
+                sql.Identifier(schema)))
+        for options in ("-c session_authorization=postgres", "-c SESSION_AUTHORIZATION=postgres", "-c role=postgres",
+                        "--session-authorization=postgres"):
+            with pytest.raises(psycopg.OperationalError, match="may not set"):
+                psycopg.connect(server.dsn(user=role, password="pw-1", options="'%s'" % options))
         with server.connect() as conn:  # the next client gets the admin session back
             assert conn.execute("SELECT current_user, current_setting('is_superuser')").fetchone() == ("postgres", "on")
     finally:
