@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -81,12 +82,21 @@ def run_playbook(playbook="site.yml", *args, env=None, timeout=1800):
     cmd = [str(BIN / "ansible-playbook"), str(playbook), *args]
     proc = subprocess.run(cmd, cwd=ROOT, env=ansible_env(env), capture_output=True, text=True, timeout=timeout,
                           check=False)
-    start = proc.stdout.find("{")
-    try:
-        data = json.loads(proc.stdout[start:]) if start >= 0 else {}
-    except json.JSONDecodeError:
-        data = {}
-    return PlaybookRun(cmd, proc.returncode, proc.stdout, proc.stderr, data)
+    return PlaybookRun(cmd, proc.returncode, proc.stdout, proc.stderr, _callback_json(proc.stdout))
+
+
+def _callback_json(stdout):
+    """The ansible.posix.json callback's document: it starts on a line of its own ('{'); with -v... the verbose
+    lines printed before it (which may hold braces) are skipped."""
+    decoder = json.JSONDecoder()
+    for start in (m.start() for m in re.finditer(r"^\{$", stdout, re.MULTILINE)):
+        try:
+            data, _end = decoder.raw_decode(stdout, start)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(data, dict) and "plays" in data:
+            return data
+    return {}
 
 
 def inventory_list(*args, env=None):
