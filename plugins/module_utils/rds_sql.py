@@ -28,7 +28,7 @@ def quote_ident(name):
 
 def check_ident(name, what="name"):
     """Role, database and schema names the role creates are simple lowercase identifiers."""
-    if not isinstance(name, str) or not IDENT_RE.match(name):
+    if not isinstance(name, str) or not IDENT_RE.fullmatch(name):
         raise ValueError("%s %r is not a simple identifier (lowercase letters, digits, _; at most 63)" % (what, name))
     return name
 
