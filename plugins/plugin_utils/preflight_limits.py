@@ -91,9 +91,17 @@ LIMITS = {
     "monitoring_cost_anomaly_threshold_usd": _number_range(0, low_exclusive=True),
 }
 
+# Numbers inside list or mapping variables: variable -> (suboption, limit) for a list of dicts, (None, limit) for
+# the values of a mapping.
+NESTED_LIMITS = {
+    "monitoring_budget_notifications": ("threshold", _number_range(0, low_exclusive=True)),  # percent of the budget
+    "network_data_ports": (None, _int_range(1, 65535)),  # TCP ports
+}
+
 # Numeric variables checked by a role's own preflight module (rules beyond a range), by module.
 CHECKED_BY_ROLE = {
     "preflight_network": ("network_az_count", "network_nat_gateway_count"),
+    "preflight_databases": ("databases_dedicated_sizing",),
     "preflight_storage": ("storage_noncurrent_version_expiration_days", "storage_abort_incomplete_multipart_days",
                           "storage_access_log_expiration_days", "storage_lifecycle_transitions"),
     "preflight_streaming": ("streaming_brokers_per_az", "streaming_broker_volume_size",
@@ -167,6 +175,10 @@ def limit_problem(name, value):
     limit = LIMITS.get(name)
     if limit is None or value is None:
         return None
+    return _problem(limit, value)
+
+
+def _problem(limit, value):
     if limit["kind"] == "choice":
         number = _as_number(value, "int")
         if number not in limit["values"]:
@@ -185,6 +197,21 @@ def limit_problem(name, value):
     return None
 
 
+def _nested_errors(host, name, value):
+    key, limit = NESTED_LIMITS[name]
+    if key is None:
+        items = [("%s.%s" % (name, k), v) for k, v in sorted(value.items(), key=str)] if isinstance(value, dict) else []
+    else:
+        items = [("%s[%d].%s" % (name, i, key), item.get(key)) for i, item in enumerate(value)
+                 if isinstance(item, dict) and key in item] if isinstance(value, list) else []
+    errors = []
+    for field, item in items:  # the argument spec reports a variable of the wrong shape
+        problem = _problem(limit, item)
+        if problem:
+            errors.append(PreflightError(host, field, problem))
+    return errors
+
+
 def _effective(hvars, defaults, name):
     value = hvars.get(name)
     return defaults.get(name) if value is None else value
@@ -200,6 +227,9 @@ def host_limit_errors(host, hvars, defaults=None):
     defaults = _databases_defaults() if defaults is None else defaults
     errors = [PreflightError(host, name, problem) for name in sorted(LIMITS) if name in hvars
               for problem in [limit_problem(name, hvars[name])] if problem]
+    for name in sorted(NESTED_LIMITS):
+        if hvars.get(name) is not None:
+            errors.extend(_nested_errors(host, name, hvars[name]))
     bad = {e.field for e in errors}
     # Storage autoscaling: the ceiling must not be below the allocated storage (RDS refuses it).
     if "databases_allocated_storage" in hvars or "databases_max_allocated_storage" in hvars:

@@ -60,3 +60,10 @@ def test_module_fails_before_connecting(monkeypatch, capsys, name):
     result = json.loads(out[out.index("{"):])
     assert exit_info.value.code == 1 and result["failed"]
     assert "identifiers.schema" in result["msg"] and "nothing was changed" in result["msg"]
+
+
+@pytest.mark.parametrize("name", HOSTILE, ids=repr)
+def test_tenant_role_and_schema_names_are_checked_by_the_same_rule(name):
+    """databases_postgres_tenant checks its role/database and schema names with check_ident before connecting."""
+    with pytest.raises(ValueError, match="tenant schema name"):
+        rds_sql.check_ident(name, "tenant schema name")

@@ -96,9 +96,26 @@ def test_every_numeric_role_option_has_a_limit_or_a_role_check():
     assert sorted(numeric - covered) == []
 
 
+def test_every_numeric_suboption_has_a_limit_or_a_role_check():
+    covered = set(pl.NESTED_LIMITS) | {n for names in pl.CHECKED_BY_ROLE.values() for n in names}
+    nested = {name for name, option in _options()
+              if any(o.get("type") in ("int", "float") for o in (option.get("options") or {}).values())}
+    assert nested and sorted(nested - covered) == []
+
+
+def test_numbers_inside_lists_and_mappings():
+    hvars = {"monitoring_budget_notifications": [{"notification_type": "ACTUAL", "threshold": 80},
+                                                 {"notification_type": "ACTUAL", "threshold": 0}],
+             "network_data_ports": {"postgres": 5432, "msk": 70000}}
+    assert messages(pl.host_limit_errors("h1", hvars)) == [
+        "h1: monitoring_budget_notifications[1].threshold: 0 is out of range: greater than 0",
+        "h1: network_data_ports.msk: 70000 is out of range 1-65535",
+    ]
+
+
 def test_limit_names_are_real_variables():
     known = pl.known_variables(ROLES)
-    assert sorted(set(pl.LIMITS) - known) == []
+    assert sorted((set(pl.LIMITS) | set(pl.NESTED_LIMITS)) - known) == []
     assert sorted({n for names in pl.CHECKED_BY_ROLE.values() for n in names} - known) == []
 
 
