@@ -52,7 +52,7 @@ _value:
 
 from ansible.errors import AnsibleError
 
-from ansible_collections.manufacturing.platform.plugins.plugin_utils import fleet
+from ansible_collections.manufacturing.platform.plugins.plugin_utils import fleet, preflight_limits
 
 
 def _host_vars(hostvars, host, names):
@@ -78,11 +78,18 @@ def fleet_errors(hostvars, groups, env=None, known_envs=(), role_specs=None):
     checks = fleet.role_checks(list(role_specs))
     role_var_names = {name for options in role_specs.values() for name in (options or {})}
     role_var_names.update(name for check in checks for name in getattr(check, "VARS", ()))
+    role_var_names.update(preflight_limits.LIMITS)
+    # Without role specs there is nothing to tell a typo from a role variable.
+    known = (preflight_limits.known_variables(sorted(set(role_specs) | set(preflight_limits.ROLE_PREFIXES)))
+             if role_specs else None)
     hosts, tenants = {}, {}
-    role_errors = []
+    role_errors, unknown_errors = [], []
     all_hosts = list(groups.get("all", []))
     for host in all_hosts:
-        keys = [k for k in hostvars[host] if k.startswith(fleet.TENANT_FIELD_PREFIXES)]
+        names = list(hostvars[host])
+        keys = [k for k in names if k.startswith(fleet.TENANT_FIELD_PREFIXES)]
+        if known is not None:
+            unknown_errors.extend(preflight_limits.unknown_var_errors(host, names, known))
         values, eval_errors = _host_vars(hostvars, host, set(keys) | role_var_names)
         hosts[host] = values
         errors.extend(eval_errors)
@@ -95,6 +102,8 @@ def fleet_errors(hostvars, groups, env=None, known_envs=(), role_specs=None):
     for check in checks:
         errors.extend(check.check(env, hosts, list(tenants), shared))
     errors.extend(fleet.collapse(role_errors, all_hosts))
+    errors.extend(fleet.collapse(unknown_errors, all_hosts))
+    errors.extend(preflight_limits.limit_errors(hosts))
     return [str(e) for e in sorted(set(errors))]
 
 

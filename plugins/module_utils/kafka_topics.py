@@ -101,7 +101,7 @@ def validate_topic_name(name):
         return f"topic name {name!r} is illegal: '.' and '..' are not allowed"
     if len(name) > MAX_TOPIC_NAME_LENGTH:
         return f"topic name {name[:40]!r}... is illegal: {len(name)} characters, the maximum is {MAX_TOPIC_NAME_LENGTH}"
-    if not TOPIC_NAME_RE.match(name):
+    if not TOPIC_NAME_RE.fullmatch(name):
         return f"topic name {name!r} is illegal: only ASCII alphanumerics, '.', '_' and '-' are allowed"
     return None
 

@@ -62,7 +62,7 @@ def _pattern(glob, case_sensitive):
 
 
 def matches(glob, value, case_sensitive=True):
-    return bool(_pattern(glob, case_sensitive).match(value))
+    return bool(_pattern(glob, case_sensitive).fullmatch(value))
 
 
 def _statements(document):

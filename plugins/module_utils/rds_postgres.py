@@ -39,7 +39,7 @@ def instance_class_problem(value):
     """None when ``value`` is an RDS PostgreSQL instance class, else why not."""
     if not isinstance(value, str):
         return "%r is not an instance class name (a string like db.t4g.medium)" % (value,)
-    match = _CLASS_RE.match(value)
+    match = _CLASS_RE.fullmatch(value)
     if not match:
         return "%r is not an instance class name (db.<family>.<size>, e.g. db.t4g.medium)" % value
     family, size = match.groups()
@@ -334,7 +334,7 @@ def scram_sha256_verifier(password, salt=None, iterations=SCRAM_ITERATIONS):
 
 def scram_matches(verifier, password):
     """Whether ``password`` matches a stored SCRAM-SHA-256 verifier (False for anything else, e.g. md5)."""
-    match = re.match(r"^SCRAM-SHA-256\$(\d+):([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+):([A-Za-z0-9+/=]+)$", verifier or "")
+    match = re.fullmatch(r"SCRAM-SHA-256\$(\d+):([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+):([A-Za-z0-9+/=]+)", verifier or "")
     if not match:
         return False
     iterations, salt = int(match.group(1)), base64.b64decode(match.group(2))

@@ -28,9 +28,31 @@ def quote_ident(name):
 
 def check_ident(name, what="name"):
     """Role, database and schema names the role creates are simple lowercase identifiers."""
-    if not isinstance(name, str) or not IDENT_RE.match(name):
+    if not isinstance(name, str) or not IDENT_RE.fullmatch(name):
         raise ValueError("%s %r is not a simple identifier (lowercase letters, digits, _; at most 63)" % (what, name))
     return name
+
+
+PLACEHOLDER_RE = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+def substitute_identifiers(script, identifiers, what="identifiers"):
+    """``script`` with every ``{key}`` replaced by the quoted identifier ``identifiers[key]``.
+
+    Each identifier is checked here (never trusting the caller's validation): a simple lowercase identifier of
+    at most 63 characters, then double-quoted. Raises ValueError naming the field (``identifiers.<key>``).
+    """
+    for key in sorted(identifiers or {}):
+        if not isinstance(key, str) or not PLACEHOLDER_RE.fullmatch(key):
+            raise ValueError("%s: placeholder name %r is not a simple name (lowercase letters, digits, _)"
+                             % (what, key))
+        field = "%s.%s" % (what, key)
+        try:
+            name = check_ident(identifiers[key], field)
+        except ValueError as exc:
+            raise ValueError("%s: %s" % (field, exc)) from None
+        script = script.replace("{%s}" % key, quote_ident(name))
+    return script
 
 
 def snapshot_queries(schemas=None):

@@ -29,6 +29,7 @@ TIME_TYPES = ("timestamp with time zone", "timestamp without time zone", "date")
 
 _UNQUOTED_IDENT = re.compile(r"[A-Za-z_\u0080-\uffff][A-Za-z0-9_$\u0080-\uffff]*")
 _SIMPLE_IDENT = re.compile(r"[a-z_][a-z0-9_$]*")
+MAX_IDENT_BYTES = 63  # NAMEDATALEN - 1
 
 EXTENSION_QUERY = "SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'timescaledb'"
 
@@ -152,6 +153,10 @@ def parse_relation_name(name):
         pos += 1
     if len(parts) > 2:
         raise ValueError("%r has too many dotted parts (expected table or schema.table)" % name)
+    for part in parts:
+        if len(part.encode("utf-8")) > MAX_IDENT_BYTES:
+            raise ValueError("%r: identifier %r is longer than %d bytes (PostgreSQL would truncate it to another "
+                             "name)" % (name, part[:20] + "...", MAX_IDENT_BYTES))
     if len(parts) == 1:
         return None, parts[0]
     return parts[0], parts[1]

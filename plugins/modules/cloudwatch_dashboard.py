@@ -97,7 +97,7 @@ def main():
         argument_spec=argument_spec, supports_check_mode=True, required_if=[("state", "present", ["body"])]
     )
     name = module.params["name"]
-    if not NAME_RE.match(name):
+    if not NAME_RE.fullmatch(name):
         module.fail_json(msg="dashboard name %r: only letters, digits, '-' and '_' (1-255 characters)" % name)
     client = module.client("cloudwatch", retry_decorator=AWSRetry.jittered_backoff())
     result = {"changed": False, "name": name, "arn": ""}

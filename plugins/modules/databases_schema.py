@@ -30,6 +30,14 @@ options:
       - Schemas the snapshot covers. Default every non-system schema of the database.
     type: list
     elements: str
+  identifiers:
+    description:
+      - Placeholder name -> identifier. Every C({name}) in O(script) is replaced by the identifier, double-quoted.
+      - Each identifier must be a simple lowercase identifier (C([a-z_][a-z0-9_]*), at most 63 characters); the
+        module checks it itself and fails naming C(identifiers.<name>) before connecting, so a hostile or
+        mistyped name never reaches the SQL.
+    type: dict
+    default: {}
   login_db:
     description: Name of the database to connect to.
     type: str
@@ -68,7 +76,9 @@ EXAMPLES = r"""
     login_host: 127.0.0.1
     login_db: postgres
     schemas: [t_customer_456]
-    script: "{{ lookup('ansible.builtin.file', 'timescaledb.sql') | replace('{schema}', '\"t_customer_456\"') }}"
+    identifiers:
+      schema: t_customer_456
+    script: "{{ lookup('ansible.builtin.file', 'timescaledb.sql') }}"
 """
 
 RETURN = r"""
@@ -101,6 +111,7 @@ from ansible_collections.manufacturing.platform.plugins.module_utils.rds_sql imp
     snapshot_difference,
     snapshot_queries,
     split_statements,
+    substitute_identifiers,
 )
 
 
@@ -131,10 +142,15 @@ def main():
         script=dict(type="str", required=True),
         schemas=dict(type="list", elements="str"),
         login_db=dict(type="str", aliases=["db"]),
+        identifiers=dict(type="dict", default={}),
     )
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    try:
+        script = substitute_identifiers(module.params["script"], module.params["identifiers"])
+    except ValueError as exc:
+        module.fail_json(msg="databases_schema: %s; nothing was changed" % exc)
     ensure_required_libs(module)
-    statements = split_statements(module.params["script"])
+    statements = split_statements(script)
     connection, dummy = connect_to_db(module, get_conn_params(module, module.params, warn_db_default=False),
                                       autocommit=False)
     cursor = connection.cursor(**pg_cursor_args)

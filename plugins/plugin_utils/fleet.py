@@ -10,6 +10,7 @@ inventory is reported precisely before any AWS call is made.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import re
 from dataclasses import dataclass
@@ -69,12 +70,14 @@ def validate_tenant(host, tvars):
         errors.append(PreflightError(host, field, problem))
 
     for field in sorted(k for k in tvars if k.startswith(TENANT_FIELD_PREFIXES) and k not in TENANT_FIELDS):
-        err(field, "unknown tenant field (known: %s)" % ", ".join(sorted(TENANT_FIELDS)))
+        close = difflib.get_close_matches(field, sorted(TENANT_FIELDS), n=1, cutoff=0.8)
+        err(field, "unknown tenant field%s (known: %s)" % ("; did you mean %s?" % close[0] if close else "",
+                                                          ", ".join(sorted(TENANT_FIELDS))))
 
     tenant_id = tvars.get("tenant_id")
     if tenant_id is None:
         err("tenant_id", "is required")
-    elif not isinstance(tenant_id, str) or not TENANT_ID_RE.match(tenant_id):
+    elif not isinstance(tenant_id, str) or not TENANT_ID_RE.fullmatch(tenant_id):
         err("tenant_id", "%r is not a DNS-safe id: 3-32 characters, lowercase letters, digits and single "
             "hyphens, starting with a letter and not ending with a hyphen" % (tenant_id,))
     elif tenant_id in RESERVED_TENANT_IDS:
@@ -120,9 +123,9 @@ def validate_tenant(host, tvars):
             err(field + ".protocol", "%r is not one of: %s" % (protocol, ", ".join(ALERT_PROTOCOLS)))
         elif not isinstance(endpoint, str):
             err(field + ".endpoint", "is required")
-        elif protocol == "email" and not EMAIL_RE.match(endpoint):
+        elif protocol == "email" and not EMAIL_RE.fullmatch(endpoint):
             err(field + ".endpoint", "%r is not an e-mail address" % endpoint)
-        elif protocol == "https" and not HTTPS_RE.match(endpoint):
+        elif protocol == "https" and not HTTPS_RE.fullmatch(endpoint):
             err(field + ".endpoint", "%r is not an https:// URL" % endpoint)
     return errors
 
@@ -135,7 +138,7 @@ def validate_fleet(tenants):
         tenant_id = tenants[host].get("tenant_id")
         if not isinstance(tenant_id, str):
             continue
-        key = tenant_id.lower()
+        key = tenant_id.strip().lower()  # "customer-1\n" is not a new tenant (the id check rejects it too)
         if key in seen:
             errors.append(PreflightError(host, "tenant_id", "%r is already used by host %s" % (tenant_id, seen[key])))
         else:

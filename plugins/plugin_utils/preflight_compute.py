@@ -7,10 +7,11 @@ Types and choices are checked by the role's argument spec; this adds what a spec
 
 * resource names (``<platform_prefix>-<tenant_id>-alert-processor`` for the function and its IAM role,
   ``...-alert-dlq``) fit Lambda's and IAM's 64-character limit;
-* Lambda limits: memory 128-10240 MB, timeout 1-900 s, reserved concurrency >= 0, runtime python3.12 or later;
-* event source: batch size 1-10000, batching window 0-300 s, the telemetry topic is one of the tenant's topics;
-* API: throttling rate > 0 and burst >= 1, quota >= 0, CORS origins are ``https://host[:port]`` (``http://``
-  only for localhost), ``compute_cors_error_origin`` is one of them, the stage name is valid;
+* the runtime is python3.12 or later (numeric Lambda, event-source and API limits - memory, timeout,
+  concurrency, batch size and window, throttling, quota - are in ``preflight_limits.LIMITS``);
+* event source: the telemetry topic is one of the tenant's topics;
+* API: CORS origins are ``https://host[:port]`` (``http://`` only for localhost), ``compute_cors_error_origin``
+  is one of them, the stage name is valid;
 * ``compute_source_dir`` is the same on every tenant (the package is built once per run, one per architecture).
 """
 
@@ -50,21 +51,6 @@ LOCAL_ORIGIN_RE = re.compile(r"^http://(localhost|127\.0\.0\.1)(?::\d{1,5})?$")
 STAGE_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
 
-def _num(value, kind=int):
-    if isinstance(value, bool):
-        return None
-    try:
-        return kind(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _range(err, field, value, low, high, kind=int):
-    number = _num(value, kind)
-    if number is None or number < low or (high is not None and number > high):
-        err(field, "%r must be %s%s" % (value, low, "-%s" % high if high is not None else " or more"))
-
-
 def check_host(host, hvars):
     errors = []
 
@@ -80,32 +66,11 @@ def check_host(host, hvars):
                     % (name, len(name), NAME_LIMIT))
     runtime = hvars.get("compute_runtime")
     if runtime is not None:
-        match = RUNTIME_RE.match(str(runtime))
+        match = RUNTIME_RE.fullmatch(str(runtime))
         if not match or int(match.group(1)) < MIN_PYTHON_MINOR:
             err("compute_runtime", "%r: the alert processor needs a python3.12 or later runtime" % runtime)
-    if "compute_memory_mb" in hvars:
-        _range(err, "compute_memory_mb", hvars["compute_memory_mb"], 128, 10240)
-    if "compute_timeout_seconds" in hvars:
-        _range(err, "compute_timeout_seconds", hvars["compute_timeout_seconds"], 1, 900)
-    if "compute_reserved_concurrency" in hvars:
-        _range(err, "compute_reserved_concurrency", hvars["compute_reserved_concurrency"], 0, None)
-    if "compute_batch_size" in hvars:
-        _range(err, "compute_batch_size", hvars["compute_batch_size"], 1, 10000)
-    if "compute_batching_window_seconds" in hvars:
-        _range(err, "compute_batching_window_seconds", hvars["compute_batching_window_seconds"], 0, 300)
-    if "compute_dlq_retention_seconds" in hvars:
-        _range(err, "compute_dlq_retention_seconds", hvars["compute_dlq_retention_seconds"], 60, 1209600)
-    if "compute_api_throttling_burst_limit" in hvars:
-        _range(err, "compute_api_throttling_burst_limit", hvars["compute_api_throttling_burst_limit"], 1, None)
-    if "compute_api_quota_limit" in hvars:
-        _range(err, "compute_api_quota_limit", hvars["compute_api_quota_limit"], 0, None)
-    if "compute_api_throttling_rate_limit" in hvars:
-        rate = _num(hvars["compute_api_throttling_rate_limit"], float)
-        if rate is None or rate <= 0:
-            err("compute_api_throttling_rate_limit", "%r must be a number of requests per second > 0"
-                % (hvars["compute_api_throttling_rate_limit"],))
     stage = hvars.get("compute_api_stage")
-    if stage is not None and not STAGE_RE.match(str(stage)):
+    if stage is not None and not STAGE_RE.fullmatch(str(stage)):
         err("compute_api_stage", "%r: letters, digits, '_' and '-' (1-128)" % (stage,))
     origins = hvars.get("compute_cors_allow_origins")
     if origins is not None:
@@ -113,7 +78,8 @@ def check_host(host, hvars):
             err("compute_cors_allow_origins", "must be a list of origins")
         else:
             for origin in origins:
-                if not isinstance(origin, str) or not (ORIGIN_RE.match(origin) or LOCAL_ORIGIN_RE.match(origin)):
+                if not isinstance(origin, str) or not (ORIGIN_RE.fullmatch(origin)
+                                                       or LOCAL_ORIGIN_RE.fullmatch(origin)):
                     err("compute_cors_allow_origins", "%r is not an origin: https://host[:port] (http:// only for "
                         "localhost), no path, no '*'" % (origin,))
     error_origin = hvars.get("compute_cors_error_origin")

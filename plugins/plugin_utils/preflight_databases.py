@@ -53,7 +53,7 @@ def interval_seconds(value):
     text = value.strip().lower()
     if not text:
         return None
-    iso = _ISO_RE.match(value.strip().upper())
+    iso = _ISO_RE.fullmatch(value.strip().upper())
     if iso and value.strip().upper() not in ("P", "PT"):
         y, mo, w, d, h, mi, s = (float(g) if g else 0.0 for g in iso.groups())
         return y * _UNITS["year"] + mo * _UNITS["month"] + w * _UNITS["week"] + d * DAY + h * 3600 + mi * 60 + s
@@ -62,8 +62,8 @@ def interval_seconds(value):
     total, rest = 0.0, text
     clock = None
     parts = text.split()
-    if parts and _CLOCK_RE.match(parts[-1]):
-        clock = _CLOCK_RE.match(parts[-1])
+    if parts and _CLOCK_RE.fullmatch(parts[-1]):
+        clock = _CLOCK_RE.fullmatch(parts[-1])
         rest = " ".join(parts[:-1])
     position = 0
     for match in _PAIR_RE.finditer(rest):

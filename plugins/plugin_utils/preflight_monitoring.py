@@ -120,9 +120,9 @@ def contact_errors(host, contacts, field="monitoring_ops_contacts"):
             errors.append(PreflightError(host, where + ".protocol", "%r is not email or https" % (protocol,)))
         elif not isinstance(endpoint, str):
             errors.append(PreflightError(host, where + ".endpoint", "is missing"))
-        elif protocol == "email" and not EMAIL_RE.match(endpoint):
+        elif protocol == "email" and not EMAIL_RE.fullmatch(endpoint):
             errors.append(PreflightError(host, where + ".endpoint", "%r is not an e-mail address" % endpoint))
-        elif protocol == "https" and not HTTPS_RE.match(endpoint):
+        elif protocol == "https" and not HTTPS_RE.fullmatch(endpoint):
             errors.append(PreflightError(host, where + ".endpoint", "%r is not an https:// URL" % endpoint))
     return errors
 
@@ -227,7 +227,7 @@ def check(env, hosts, tenants, shared):
             if name is None and isinstance(prefix, str):
                 tenant_id = hvars.get("tenant_id") or ""
                 name = prefix + ("-overview" if is_shared else "-" + str(tenant_id))
-            if isinstance(name, str) and not DASHBOARD_RE.match(name):
+            if isinstance(name, str) and not DASHBOARD_RE.fullmatch(name):
                 errors.append(
                     PreflightError(host, field, "dashboard name %r: only letters, digits, '-' and '_'" % name)
                 )

@@ -47,7 +47,7 @@ def bucket_names(prefix, suffix, tenant_id=None, dedicated=False):
 def bucket_name_problem(name):
     if len(name) < 3 or len(name) > 63:
         return "bucket name %r is %d characters; S3 allows 3-63" % (name, len(name))
-    if not BUCKET_RE.match(name):
+    if not BUCKET_RE.fullmatch(name):
         return ("bucket name %r is not valid: lowercase letters, digits and hyphens, starting and ending with a "
                 "letter or digit" % name)
     if name.endswith(("-s3alias", "--ol-s3", "--x-s3")) or name.startswith(("xn--", "sthree-")):
@@ -80,7 +80,7 @@ def check(env, hosts, tenants, shared):
                 errors.append(PreflightError(host, field, "%d must be at least 1 day" % value))
 
         suffix = hvars.get("storage_bucket_suffix") or ""
-        if not isinstance(suffix, str) or (suffix and not SUFFIX_RE.match(suffix)):
+        if not isinstance(suffix, str) or (suffix and not SUFFIX_RE.fullmatch(suffix)):
             problem = ("%r is not valid in a bucket name: lowercase letters, digits and hyphens, not starting or "
                        "ending with a hyphen" % (suffix,))
             errors.append(PreflightError(host, "storage_bucket_suffix", problem))

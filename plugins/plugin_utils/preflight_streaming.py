@@ -73,7 +73,7 @@ def _int(value):
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and re.match(r"^-?\d+$", value.strip()):
+    if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
         return int(value)
     return None
 
@@ -110,7 +110,7 @@ def check_topics(host, tenant_id, topics, overrides, replication_factor, max_bro
         unknown = sorted(set(merged) - TOPIC_KEYS)
         if unknown:
             err(field, "unknown keys: %s (known: %s)" % (", ".join(unknown), ", ".join(sorted(TOPIC_KEYS))))
-        if not isinstance(name, str) or not TOPIC_SUFFIX_RE.match(name):
+        if not isinstance(name, str) or not TOPIC_SUFFIX_RE.fullmatch(name):
             err(
                 field + ".name", "%r is not a valid topic suffix: lowercase letters, digits, '_', '-' and '.'" % (name,)
             )
@@ -119,7 +119,7 @@ def check_topics(host, tenant_id, topics, overrides, replication_factor, max_bro
             err(field + ".name", "%r is listed twice" % name)
         seen.add(name)
         full = "%s.%s" % (tenant_id, name)
-        if len(full) > 249 or not TOPIC_NAME_RE.match(full):
+        if len(full) > 249 or not TOPIC_NAME_RE.fullmatch(full):
             err(field + ".name", "topic %r is not a valid Kafka topic name (at most 249 characters)" % full)
         partitions = _int(merged.get("partitions"))
         if partitions is None or partitions < 1:
@@ -172,7 +172,7 @@ def check_cluster(host, hvars, defaults):
     elif az is not None:
         brokers = az * per_az
     instance = _value(hvars, defaults, "streaming_broker_instance_type")
-    if not isinstance(instance, str) or not re.match(r"^kafka\.[a-z0-9]+\.[a-z0-9]+$", instance):
+    if not isinstance(instance, str) or not re.fullmatch(r"kafka\.[a-z0-9]+\.[a-z0-9]+", instance):
         err("streaming_broker_instance_type", "%r is not an MSK broker type (kafka.<family>.<size>)" % (instance,))
     volume = _int(_value(hvars, defaults, "streaming_broker_volume_size"))
     if volume is None or not 1 <= volume <= MAX_VOLUME_GIB:
@@ -214,7 +214,7 @@ def check(env, hosts, tenants, shared, defaults=None):
     for host in shared:
         hvars = hosts.get(host, {})
         prefix = hvars.get("platform_prefix")
-        if isinstance(prefix, str) and not CLUSTER_NAME_RE.match(cluster_name(prefix)):
+        if isinstance(prefix, str) and not CLUSTER_NAME_RE.fullmatch(cluster_name(prefix)):
             errors.append(
                 PreflightError(
                     host,
@@ -234,7 +234,7 @@ def check(env, hosts, tenants, shared, defaults=None):
         brokers = shared_brokers
         if dedicated:
             prefix = hvars.get("platform_prefix")
-            if isinstance(prefix, str) and not CLUSTER_NAME_RE.match(cluster_name(prefix, tenant_id, True)):
+            if isinstance(prefix, str) and not CLUSTER_NAME_RE.fullmatch(cluster_name(prefix, tenant_id, True)):
                 errors.append(
                     PreflightError(
                         host,

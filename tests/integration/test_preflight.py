@@ -10,7 +10,7 @@ import copy
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from support.playbook import load_fleet, run_playbook, write_inventory
+from support.playbook import ROOT, load_fleet, run_playbook, write_inventory
 
 
 def tenant(fleet, name):
@@ -67,6 +67,19 @@ CASES = [
     ("new-tenant-without-fields", add_tenant("customer-999"), None, "customer-999", "tenancy_tier"),
     ("role-var-bad-choice", set_field("customer-123", "network_state", "gone"), None, "customer-123",
      "network_state"),
+    # AWS limits (plugin_utils/preflight_limits.py): RDS keeps automated backups 0-35 days
+    ("backup-retention-out-of-range", set_field("customer-789", "databases_backup_retention_days", 40), None,
+     "customer-789", "databases_backup_retention_days"),
+    ("log-retention-not-a-cloudwatch-value", set_field("customer-456", "compute_log_retention_days", 10), None,
+     "customer-456", "compute_log_retention_days"),
+    ("lambda-memory-too-large", set_field("customer-456", "compute_memory_mb", 20000), None, "customer-456",
+     "compute_memory_mb"),
+    # a typo'd role variable would otherwise be ignored silently (the tenant gets the default)
+    ("role-var-typo", set_field("customer-456", "network_vpc_cidrr", "10.200.0.0/20"), None, "customer-456",
+     "network_vpc_cidrr"),
+    # a trailing newline must not pass the id check (nor pose as a new tenant)
+    ("tenant-id-trailing-newline", set_field("customer-789", "tenant_id", "customer-456\n"), None, "customer-789",
+     "tenant_id"),
 ]
 
 
@@ -98,6 +111,33 @@ def test_bad_input_is_rejected_naming_host_and_field(preflight_runs, case):
     messages = run.failure_messages()
     assert len(messages) == 1 and messages[0].startswith("Stop on inventory problems"), run.explain()
     assert ("%s: %s: " % (host, field)) in messages[0], messages[0]
+
+
+def test_limit_and_typo_messages_say_what_is_allowed(preflight_runs):
+    runs = preflight_runs[0]
+    assert "customer-789: databases_backup_retention_days: 40 is out of range 0-35" in \
+        runs["backup-retention-out-of-range"].failure_messages()[0]
+    assert "did you mean network_vpc_cidr?" in runs["role-var-typo"].failure_messages()[0]
+
+
+def test_group_vars_typo_and_extra_var_out_of_range_are_rejected(tmp_path, request_log):
+    """A typo in a group_vars file (here an extra group_vars file next to a copy of the inventory) and an
+    out-of-range -e value: reported once for all hosts, nothing mutated."""
+    inventory = tmp_path / "inventory"
+    (inventory / "group_vars" / "all").mkdir(parents=True)  # the playbook's own group_vars still apply
+    (inventory / "hosts.yml").write_text((ROOT / "inventories" / "hosts.yml").read_text())
+    (inventory / "zz-env.constructed.yml").write_text((ROOT / "inventories" / "zz-env.constructed.yml").read_text())
+    (inventory / "group_vars" / "all" / "zz_typo.yml").write_text("monitoring_budget_monthly_usdd: 10\n")
+    mark = request_log.mark()
+    run = run_playbook("playbooks/preflight.yml", "-e", "env=local", "-i", str(inventory),
+                       "-e", "databases_performance_insights_retention_days=30")
+    assert run.rc != 0
+    messages = run.failure_messages()
+    assert len(messages) == 1 and messages[0].startswith("Stop on inventory problems"), run.explain()
+    assert "all hosts (group_vars): monitoring_budget_monthly_usdd: unknown variable" in messages[0], messages[0]
+    assert "did you mean monitoring_budget_monthly_usd?" in messages[0], messages[0]
+    assert "all hosts (group_vars): databases_performance_insights_retention_days: '30' is not" in messages[0]
+    assert request_log.mutating_since(mark) == []
 
 
 def test_at_least_fifteen_bad_inputs():

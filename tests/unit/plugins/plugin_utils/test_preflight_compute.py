@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ansible_collections.manufacturing.platform.plugins.plugin_utils import preflight_compute as pc
+from ansible_collections.manufacturing.platform.plugins.plugin_utils import preflight_limits as pl
 
 GOOD = {"platform_prefix": "mfg-prod", "tenant_id": "customer-123", "compute_runtime": "python3.12",
         "compute_memory_mb": 512, "compute_timeout_seconds": 30, "compute_reserved_concurrency": 10,
@@ -29,11 +30,15 @@ def test_each_limit_is_reported_with_its_field():
                compute_telemetry_topic="metrics")
     errors = pc.check("prod", {"t1": bad}, ["t1"], [])
     assert fields(errors) == sorted([
-        "compute_runtime", "compute_memory_mb", "compute_timeout_seconds", "compute_reserved_concurrency",
-        "compute_batch_size", "compute_batching_window_seconds", "compute_api_throttling_rate_limit",
-        "compute_api_throttling_burst_limit", "compute_api_stage", "compute_cors_allow_origins",
+        "compute_runtime", "compute_api_stage", "compute_cors_allow_origins",
         "compute_cors_allow_origins", "compute_cors_allow_origins", "compute_telemetry_topic"])
     assert all(e.where == "t1" for e in errors)
+    # The numeric Lambda / event source / API limits are in the one table of preflight_limits.
+    limit_errors = pl.host_limit_errors("t1", bad)
+    assert fields(limit_errors) == sorted([
+        "compute_memory_mb", "compute_timeout_seconds", "compute_reserved_concurrency",
+        "compute_batch_size", "compute_batching_window_seconds", "compute_api_throttling_rate_limit",
+        "compute_api_throttling_burst_limit"])
 
 
 def test_names_too_long_for_lambda_and_iam():
