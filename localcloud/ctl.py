@@ -41,13 +41,19 @@ HOST = "127.0.0.1"
 REGION = "us-east-1"
 AWS_KEY = "testing"
 ALL_SERVICES = ("moto", "postgres", "timescaledb", "kafka")
-DEFAULT_PORTS = {"moto": 15566, "postgres": 15432, "timescaledb": 15433, "kafka": 19092}
+# Started only on request (--services ...,faults): the fault-injecting proxy in front of the emulator.
+OPTIONAL_SERVICES = ("faults",)
+DEFAULT_PORTS = {"moto": 15566, "postgres": 15432, "timescaledb": 15433, "kafka": 19092, "faults": 15567}
 PORT_VARS = {
     "moto": "LOCALCLOUD_MOTO_PORT",
     "postgres": "LOCALCLOUD_PG_PORT",
     "timescaledb": "LOCALCLOUD_TSDB_PORT",
     "kafka": "LOCALCLOUD_KAFKA_PORT",
+    "faults": "LOCALCLOUD_FAULTS_PORT",
 }
+# Initial fault rates and seed of the proxy (changed at run time with POST /_faults, see localcloud/faults.py).
+FAULT_VARS = {"throttle": "LOCALCLOUD_FAULTS_THROTTLE", "unavailable": "LOCALCLOUD_FAULTS_UNAVAILABLE",
+              "seed": "LOCALCLOUD_FAULTS_SEED"}
 START_TIMEOUT = float(os.environ.get("LOCALCLOUD_START_TIMEOUT", "60"))
 STOP_TIMEOUT = float(os.environ.get("LOCALCLOUD_STOP_TIMEOUT", "20"))
 POLL_INTERVAL = 0.2
@@ -99,7 +105,7 @@ class Ctx:
 
     def ensure_dirs(self) -> None:
         self.state.mkdir(parents=True, exist_ok=True)
-        for service in ALL_SERVICES:
+        for service in ALL_SERVICES + OPTIONAL_SERVICES:
             self.dir(service).mkdir(exist_ok=True)
 
     def password(self, service: str, create: bool = True) -> str | None:
@@ -140,6 +146,12 @@ class Ctx:
                 "sslmode": "disable",
             },
             "kafka": {"bootstrap_servers": f"{HOST}:{self.ports['kafka']}", "security_protocol": "PLAINTEXT"},
+            # the fault-injecting proxy (only answers while the faults service runs): point endpoint_url here
+            "faults": {
+                "endpoint_url": f"http://{HOST}:{self.ports['faults']}",
+                "control_url": f"http://{HOST}:{self.ports['faults']}/_faults",
+                "log": str(self.dir("faults") / "faults.jsonl"),
+            },
         }
 
     def env_vars(self) -> dict[str, str]:
@@ -380,6 +392,37 @@ class Moto(Service):
         except Exception as exc:
             return False, f"sts:GetCallerIdentity failed: {exc}"
         return True, f"account {ident['Account']}"
+
+
+class FaultProxy(Service):
+    """localcloud/faults.py in front of the emulator: service-correct throttling errors and 503s at a set rate."""
+
+    name = "faults"
+
+    def marker(self, ctx: Ctx) -> str:
+        return str(ctx.dir(self.name) / "faults.jsonl")
+
+    def endpoint_text(self, ctx: Ctx) -> str:
+        return f"http://{HOST}:{ctx.ports['faults']}"
+
+    def start(self, ctx: Ctx) -> int:
+        cmd = [sys.executable, str(HERE / "faults.py"), "--host", HOST, "--port", str(ctx.ports["faults"]),
+               "--upstream", f"http://{HOST}:{ctx.ports['moto']}", "--log", self.marker(ctx)]
+        for option, var in FAULT_VARS.items():
+            if os.environ.get(var):
+                cmd += [f"--{option}", os.environ[var]]
+        return spawn(cmd, self.log_path(ctx), cwd=ctx.dir(self.name))
+
+    def health(self, ctx: Ctx) -> tuple[bool, str]:
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(f"http://{HOST}:{ctx.ports['faults']}/_faults", timeout=2) as answer:  # noqa: S310
+                stats = json.loads(answer.read())
+        except (OSError, ValueError) as exc:
+            return False, f"GET /_faults failed: {exc}"
+        return True, (f"throttle {stats['throttle']}, unavailable {stats['unavailable']}, seed {stats['seed']}; "
+                      f"{stats['requests']} requests, {stats['injected']} faults")
 
 
 class Postgres(Service):
@@ -797,7 +840,7 @@ class Kafka(Service):
         return f"{HOST}:{ctx.ports['kafka']} (PLAINTEXT)"
 
 
-SERVICES: dict[str, Service] = {s.name: s for s in (Moto(), Postgres(), TimescaleDB(), Kafka())}
+SERVICES: dict[str, Service] = {s.name: s for s in (Moto(), Postgres(), TimescaleDB(), Kafka(), FaultProxy())}
 
 
 def make_tls_material() -> tuple[bytes, bytes, bytes]:
@@ -870,10 +913,11 @@ def parse_services(raw: str | None) -> list[str]:
     if not raw:
         return list(ALL_SERVICES)
     names = [s.strip() for s in raw.split(",") if s.strip()]
+    known = ALL_SERVICES + OPTIONAL_SERVICES
     unknown = [n for n in names if n not in SERVICES]
     if unknown:
-        raise LocalCloudError(f"unknown service(s) {', '.join(unknown)}; choose from {', '.join(ALL_SERVICES)}")
-    return [n for n in ALL_SERVICES if n in names]  # canonical order
+        raise LocalCloudError(f"unknown service(s) {', '.join(unknown)}; choose from {', '.join(known)}")
+    return [n for n in known if n in names]  # canonical order (the proxy after the emulator it fronts)
 
 
 def write_endpoints(ctx: Ctx) -> None:
@@ -965,7 +1009,7 @@ def down(ctx: Ctx, names: list[str], purge: bool = False, quiet: bool = False) -
             svc.purge(ctx)
             if not quiet:
                 print(f"{name:<12} purged")
-    if purge and set(names) == set(ALL_SERVICES):
+    if purge and set(ALL_SERVICES) <= set(names):
         shutil.rmtree(ctx.state, ignore_errors=True)
 
 
@@ -1009,6 +1053,8 @@ def run(ctx: Ctx, names: list[str], cmd: list[str]) -> int:
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     rc = 1
+    # Optional services (the fault proxy) that CMD starts itself with `ctl.py up` are stopped with the rest.
+    optional_before = {n for n in OPTIONAL_SERVICES if SERVICES[n].current_pid(ctx)}
     try:
         with ctx.lock():
             up(ctx, names, started)
@@ -1033,9 +1079,10 @@ def run(ctx: Ctx, names: list[str], cmd: list[str]) -> int:
             child.terminate()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 child.wait(STOP_TIMEOUT)
+        started += [n for n in OPTIONAL_SERVICES if n not in optional_before and SERVICES[n].current_pid(ctx)]
         if started:
             with ctx.lock():
-                down(ctx, started)
+                down(ctx, [n for n in ALL_SERVICES + OPTIONAL_SERVICES if n in started])
         for s, handler in old.items():
             signal.signal(s, handler)
     return rc
@@ -1063,7 +1110,8 @@ def _maybe_reexec_in_venv() -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ctl.py", description="Local cloud controller (see localcloud/README.md)")
     sub = parser.add_subparsers(dest="command", required=True)
-    svc_help = f"comma-separated subset of {','.join(ALL_SERVICES)} (default: all)"
+    svc_help = (f"comma-separated subset of {','.join(ALL_SERVICES + OPTIONAL_SERVICES)} (default: "
+                f"{','.join(ALL_SERVICES)}; faults = the fault-injecting proxy, only on request)")
     p_up = sub.add_parser("up", help="start missing services, reuse running ones")
     p_up.add_argument("--services", help=svc_help)
     p_down = sub.add_parser("down", help="stop the services started by `up`")
@@ -1084,6 +1132,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         _maybe_reexec_in_venv()
         names = parse_services(getattr(args, "services", None))
+        if args.command == "down" and not args.services:  # a plain `down` also stops the proxy if it runs
+            names = [*OPTIONAL_SERVICES, *names]
         if args.command == "up":
             with ctx.lock():
                 up(ctx, names, [])
