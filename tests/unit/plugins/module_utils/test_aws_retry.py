@@ -298,3 +298,33 @@ def test_stock_modules_clients_take_the_retry_settings_from_the_environment(monk
     client = aws_botocore._boto3_conn(conn_type="client", resource="logs", region="us-east-1",
                                       aws_access_key_id="testing", aws_secret_access_key="testing")
     assert client.meta.config.retries == {"mode": "standard", "total_max_attempts": 10}
+
+
+PLUGINS = __import__("pathlib").Path(__file__).resolve().parents[4] / "plugins"
+
+
+def collection_sources():
+    for path in sorted((PLUGINS / "modules").glob("*.py")) + sorted((PLUGINS / "module_utils").glob("*.py")):
+        if path.name != "aws_retry.py":
+            yield path.relative_to(PLUGINS.parent), path.read_text()
+
+
+@pytest.mark.parametrize(
+    ("pattern", "why"),
+    [
+        (r"\.get_paginator\(", "paginators go through aws_retry.retrying_paginator / paginate"),
+        (r"\.get_waiter\(", "waiters go through aws_retry.retrying_waiter"),
+        (r"AWSRetry\.", "the retry decorator is aws_retry.retry_decorator (one policy)"),
+        (r"module\.client\(\s*\"[^\"]+\"\s*\)", "clients are built by aws_retry.client (both retry layers)"),
+    ],
+)
+def test_no_module_bypasses_the_retry_policy(pattern, why):
+    import re
+
+    offenders = [
+        "%s:%d" % (path, text[: m.start()].count("\n") + 1)
+        for path, text in collection_sources()
+        for m in re.finditer(pattern, text)
+        if not text[text.rfind("\n", 0, m.start()) + 1 : m.start()].lstrip().startswith("#")
+    ]
+    assert offenders == [], why
