@@ -826,7 +826,7 @@ class KafkaAdminTransport:
 # Transport 2: MSK topic API (boto3 "kafka" client)
 # --------------------------------------------------------------------------------------------
 
-# Error codes worth retrying (in addition to AWSRetry's throttling list).
+# Error codes worth retrying (aws_retry extra_codes, in addition to its throttling codes and 5xx).
 MSK_RETRY_ERROR_CODES = [
     "TooManyRequestsException",
     "ServiceUnavailableException",
@@ -891,7 +891,7 @@ class MskApiTransport:
     jittered backoff until the topic is visible, then reconciles it), and with ``wait`` polls
     DescribeTopic until the topic is ACTIVE (or gone) - never a fixed sleep.
 
-    ``client`` is the boto3 ``kafka`` client, normally wrapped with ``AWSRetry.jittered_backoff``
+    ``client`` is the boto3 ``kafka`` client, normally from ``aws_retry.client`` (the collection's retry policy)
     (calls are made with ``aws_retry=True`` when the wrapper supports it).
     """
 

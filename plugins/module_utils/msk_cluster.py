@@ -18,7 +18,7 @@ try:  # noqa: SIM105 - the usual optional-import pattern of AWS modules
 except ImportError:
     pass  # caught by AnsibleAWSModule
 
-# Errors that are worth retrying (with AWSRetry.jittered_backoff) besides the throttling codes AWSRetry knows.
+# Errors that are worth retrying (aws_retry extra_codes) besides the throttling codes and 5xx aws_retry knows.
 MSK_CLUSTER_RETRY_CODES = [
     "TooManyRequestsException",
     "ServiceUnavailableException",

@@ -86,7 +86,7 @@ actions:
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.manufacturing.platform.plugins.module_utils import aws_retry
 
 try:  # noqa: SIM105 - the usual optional-import pattern of AWS modules
     import botocore
@@ -105,14 +105,12 @@ def main():
     desired = module.params["cloudwatch_role_arn"].strip()
     if not desired.startswith("arn:") or ":role/" not in desired:
         module.fail_json(msg="cloudwatch_role_arn must be an IAM role ARN, got %r" % desired)
-    read_retry = AWSRetry.jittered_backoff(retries=10, delay=1, max_delay=20,
-                                           catch_extra_error_codes=["TooManyRequestsException"])
+    read_retry = aws_retry.retry_decorator()
     # BadRequestException: "The role ARN does not have required permissions set to API Gateway" while IAM has
     # not propagated a new role or its trust policy yet.
-    write_retry = AWSRetry.jittered_backoff(retries=12, delay=2, max_delay=15,
-                                            catch_extra_error_codes=["TooManyRequestsException", "ConflictException",
-                                                                     "BadRequestException"])
-    client = module.client("apigateway")
+    write_retry = aws_retry.retry_decorator(extra_codes=["ConflictException", "BadRequestException"], retries=12,
+                                            delay=2, max_delay=15)
+    client = module.client("apigateway", config=aws_retry.botocore_config())
     errors = (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError)
     try:
         account = read_retry(client.get_account)()

@@ -244,7 +244,7 @@ import json
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.manufacturing.platform.plugins.module_utils import aws_retry
 from ansible_collections.manufacturing.platform.plugins.module_utils import apigw_definition as apd
 
 try:  # noqa: SIM105 - the usual optional-import pattern of AWS modules
@@ -689,9 +689,7 @@ def main():
         required_by={"api_key": "usage_plan"},
         supports_check_mode=True,
     )
-    retry = AWSRetry.jittered_backoff(retries=10, delay=1, max_delay=20,
-                                      catch_extra_error_codes=["TooManyRequestsException", "ConflictException"])
-    runner = Runner(module, module.client("apigateway", retry_decorator=retry))
+    runner = Runner(module, aws_retry.client(module, "apigateway", extra_codes=["ConflictException"]))
     result = runner.present() if module.params["state"] == "present" else runner.absent()
     result["actions"] = runner.actions
     result["changed"] = bool(runner.actions)

@@ -149,7 +149,6 @@ except ImportError:
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.manufacturing.platform.plugins.module_utils.monitoring_cost import (
     budget_differences,
     notification_api,
@@ -158,6 +157,7 @@ from ansible_collections.manufacturing.platform.plugins.module_utils.monitoring_
     plan_subscribers,
     subscribers_api,
 )
+from ansible_collections.manufacturing.platform.plugins.module_utils import aws_retry
 
 
 def read_budget(client, account, name):
@@ -304,10 +304,12 @@ def main():
         argument_spec=argument_spec, supports_check_mode=True, required_if=[("state", "present", ["amount"])]
     )
     # Budgets is a global service served from us-east-1.
-    client = module.client("budgets", retry_decorator=AWSRetry.jittered_backoff())
+    client = aws_retry.client(module, "budgets")
     name = module.params["name"]
     try:
-        account = module.params["account_id"] or module.client("sts").get_caller_identity()["Account"]
+        account = module.params["account_id"]
+        if not account:
+            account = aws_retry.client(module, "sts").get_caller_identity(aws_retry=True)["Account"]
         if module.params["state"] == "present":
             changes = ensure_present(module, client, account)
         else:

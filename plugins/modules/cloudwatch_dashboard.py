@@ -74,7 +74,7 @@ except ImportError:
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.manufacturing.platform.plugins.module_utils import aws_retry
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 
@@ -99,7 +99,7 @@ def main():
     name = module.params["name"]
     if not NAME_RE.fullmatch(name):
         module.fail_json(msg="dashboard name %r: only letters, digits, '-' and '_' (1-255 characters)" % name)
-    client = module.client("cloudwatch", retry_decorator=AWSRetry.jittered_backoff())
+    client = aws_retry.client(module, "cloudwatch")
     result = {"changed": False, "name": name, "arn": ""}
     try:
         current = read(client, name)

@@ -145,18 +145,18 @@ except ImportError:
     pass  # handled by AnsibleAWSModule
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.manufacturing.platform.plugins.module_utils.monitoring_alarms import (
     AlarmSpecError,
     plan,
     tag_changes,
 )
+from ansible_collections.manufacturing.platform.plugins.module_utils import aws_retry
 
 
 def describe(client, names, prefix):
     """MetricAlarms of the given names and of every alarm under prefix."""
     found = {}
-    paginator = client.get_paginator("describe_alarms")
+    paginator = aws_retry.retrying_paginator(client, "describe_alarms")
     if prefix:
         for page in paginator.paginate(AlarmNamePrefix=prefix, AlarmTypes=["MetricAlarm"]):
             for alarm in page.get("MetricAlarms", []):
@@ -248,7 +248,7 @@ def main():
         state=dict(type="str", choices=["present", "absent"], default="present"),
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
-    client = module.client("cloudwatch", retry_decorator=AWSRetry.jittered_backoff())
+    client = aws_retry.client(module, "cloudwatch")
     try:
         result = run(module, client)
     except AlarmSpecError as e:

@@ -121,13 +121,13 @@ except ImportError:
     pass  # handled by AnsibleAWSModule
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.manufacturing.platform.plugins.module_utils.monitoring_cost import (
     monitor_api,
     monitor_needs_replacement,
     subscription_differences,
     threshold_expression,
 )
+from ansible_collections.manufacturing.platform.plugins.module_utils import aws_retry
 
 
 def _pages(call, key, **kwargs):
@@ -264,7 +264,8 @@ def main():
         and any(s["type"] == "SNS" for s in module.params["subscribers"])
     ):
         module.fail_json(msg="SNS subscribers of an anomaly subscription need frequency IMMEDIATE")
-    client = module.client("ce", retry_decorator=AWSRetry.jittered_backoff())
+    # Cost Explorer answers LimitExceededException for "too many calls in a short period" (a throttle there).
+    client = aws_retry.client(module, "ce", extra_codes=["LimitExceededException"])
     try:
         changes, result = run(module, client)
     except ValueError as e:

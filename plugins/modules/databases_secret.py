@@ -143,7 +143,7 @@ except ImportError:
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.manufacturing.platform.plugins.module_utils import aws_retry
 
 ALPHABET = string.ascii_letters + string.digits
 
@@ -270,7 +270,7 @@ def main():
     for key, field in module.params["value"].items():
         if field not in (None, "") and any(word in str(key).lower() for word in SENSITIVE_FIELD_WORDS):
             module.no_log_values.add(str(field))
-    client = module.client("secretsmanager", retry_decorator=AWSRetry.jittered_backoff())
+    client = aws_retry.client(module, "secretsmanager")
     try:
         if module.params["state"] == "present":
             result = ensure_present(module, client)

@@ -128,7 +128,7 @@ import time
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.manufacturing.platform.plugins.module_utils import aws_retry
 from ansible_collections.manufacturing.platform.plugins.module_utils import lambda_event_source as les
 
 try:  # noqa: SIM105 - the usual optional-import pattern of AWS modules
@@ -196,8 +196,7 @@ def main():
         module.fail_json(msg="batch_size must be 1-10000, got %s" % p["batch_size"])
     if not 0 <= p["maximum_batching_window"] <= 300:
         module.fail_json(msg="maximum_batching_window must be 0-300 s, got %s" % p["maximum_batching_window"])
-    client = module.client("lambda", retry_decorator=AWSRetry.jittered_backoff(
-        retries=10, catch_extra_error_codes=["ResourceConflictException", "TooManyRequestsException"]))
+    client = aws_retry.client(module, "lambda", extra_codes=["ResourceConflictException"])
     errors = (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError)
     actions, before, after = [], {}, {}
     try:

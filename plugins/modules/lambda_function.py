@@ -227,9 +227,9 @@ import time
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.manufacturing.platform.plugins.module_utils import lambda_function as lf
 from ansible_collections.manufacturing.platform.plugins.module_utils import lambda_package as lp
+from ansible_collections.manufacturing.platform.plugins.module_utils import aws_retry
 
 try:  # noqa: SIM105 - the usual optional-import pattern of AWS modules
     import botocore
@@ -267,7 +267,7 @@ class Runner:
     def wait(self, waiter, **kwargs):
         delay = 1
         try:
-            self.client.get_waiter(waiter).wait(
+            aws_retry.retrying_waiter(self.client, waiter).wait(
                 FunctionName=self.p["name"],
                 WaiterConfig={"Delay": delay, "MaxAttempts": max(1, self.p["wait_timeout"] // delay)}, **kwargs)
         except botocore.exceptions.WaiterError as exc:
@@ -545,9 +545,7 @@ def main():
         module.fail_json(msg="timeout must be 1-900 s, got %s" % p["timeout"])
     if p["reserved_concurrency"] is not None and p["reserved_concurrency"] < 0:
         module.fail_json(msg="reserved_concurrency must be >= 0, got %s" % p["reserved_concurrency"])
-    retry = AWSRetry.jittered_backoff(retries=10, delay=1, max_delay=15,
-                                      catch_extra_error_codes=["ResourceConflictException", "TooManyRequestsException"])
-    client = module.client("lambda", retry_decorator=retry)
+    client = aws_retry.client(module, "lambda", extra_codes=["ResourceConflictException"])
     runner = Runner(module, client)
     result = runner.present() if p["state"] == "present" else runner.absent()
     result["actions"] = runner.actions

@@ -310,7 +310,7 @@ pending_updates:
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.manufacturing.platform.plugins.module_utils import aws_retry
 from ansible_collections.manufacturing.platform.plugins.module_utils import msk_cluster as mc
 
 try:  # noqa: SIM105 - the usual optional-import pattern of AWS modules
@@ -573,8 +573,7 @@ def main():
     errors = validate(module.params)
     if errors:
         module.fail_json(msg="invalid parameters: " + "; ".join(errors), errors=errors)
-    retry = AWSRetry.jittered_backoff(retries=10, catch_extra_error_codes=mc.MSK_CLUSTER_RETRY_CODES)
-    client = module.client("kafka", retry_decorator=retry)
+    client = aws_retry.client(module, "kafka", extra_codes=mc.MSK_CLUSTER_RETRY_CODES)
     runner = Runner(module, mc.MskClusterManager(client, delay=module.params["wait_delay"]))
     try:
         result = runner.present() if module.params["state"] == "present" else runner.absent()

@@ -90,8 +90,8 @@ clusters:
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.manufacturing.platform.plugins.module_utils import msk_cluster as mc
+from ansible_collections.manufacturing.platform.plugins.module_utils import aws_retry
 
 try:  # noqa: SIM105 - the usual optional-import pattern of AWS modules
     import botocore
@@ -121,8 +121,7 @@ def main():
         argument_spec={"name": {"type": "str"}, "bootstrap_brokers": {"type": "bool", "default": True}},
         supports_check_mode=True,
     )
-    retry = AWSRetry.jittered_backoff(retries=10, catch_extra_error_codes=mc.MSK_CLUSTER_RETRY_CODES)
-    manager = mc.MskClusterManager(module.client("kafka", retry_decorator=retry))
+    manager = mc.MskClusterManager(aws_retry.client(module, "kafka", extra_codes=mc.MSK_CLUSTER_RETRY_CODES))
     name = module.params["name"]
     try:
         if name:
@@ -130,7 +129,7 @@ def main():
             infos = [found] if found else []
         else:
             infos = []
-            paginator = manager.client.get_paginator("list_clusters_v2")
+            paginator = aws_retry.retrying_paginator(manager.client, "list_clusters_v2")
             for page in paginator.paginate(ClusterTypeFilter="PROVISIONED"):
                 infos.extend(page.get("ClusterInfoList", []))
         clusters = [describe(manager, info, module.params["bootstrap_brokers"]) for info in infos]

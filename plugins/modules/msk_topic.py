@@ -269,7 +269,7 @@ broker_count:
 
 from ansible.module_utils.basic import missing_required_lib
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.manufacturing.platform.plugins.module_utils import aws_retry
 from ansible_collections.manufacturing.platform.plugins.module_utils.kafka_topics import (
     CONFLUENT_KAFKA_IMPORT_ERROR,
     HAS_CONFLUENT_KAFKA,
@@ -359,8 +359,8 @@ def kafka_transport(module):
 def msk_api_transport(module):
     params = module.params
     module.require_botocore_at_least(MSK_TOPIC_API_BOTOCORE, reason="to use the MSK topic API (transport=msk_api)")
-    retry = AWSRetry.jittered_backoff(retries=params["max_retries"], catch_extra_error_codes=MSK_RETRY_ERROR_CODES)
-    client = module.client("kafka", retry_decorator=retry)
+    client = aws_retry.client(module, "kafka", extra_codes=MSK_RETRY_ERROR_CODES,
+                              retries=max(1, params["max_retries"]))
     return MskApiTransport(client, params["cluster_arn"], wait=params["wait"], wait_timeout=params["wait_timeout"])
 
 

@@ -38,6 +38,16 @@ options:
     description: Tags of the platform's VPCs in this environment (for example Platform and Environment).
     type: dict
     default: {}
+  quota_read_attempts:
+    description:
+      - Attempts (the first included) of each Service Quotas read when it is throttled or answers a server error
+        (HTTP 5xx), with jittered exponential backoff. A read that still fails leaves that quota's value C(null).
+      - V(1) reads each quota once, without any retry. Meant for an endpoint that answers HTTP 500 for an API it
+        does not implement (the local cloud's emulator: C(group_vars/env_local.yml) sets it through
+        C(network_quota_read_attempts)), where retrying only adds minutes of waiting; not for AWS.
+      - Every other call of the module (EC2) always uses the collection's retries.
+    type: int
+    default: 10
 notes:
   - Makes no change; supports check mode.
 requirements:
@@ -95,24 +105,23 @@ except ImportError:
     pass  # caught by AnsibleAWSModule
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
+from ansible_collections.manufacturing.platform.plugins.module_utils import aws_retry
 
 ERRORS = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) if "botocore" in globals() else ()
 
 
 def _all(client, method, key, **kwargs):
     if client.can_paginate(method):
-        return client.get_paginator(method).paginate(**kwargs).build_full_result().get(key, [])
-    return getattr(client, method)(**kwargs).get(key, [])
+        return aws_retry.paginate(client, method, **kwargs).get(key, [])
+    return getattr(client, method)(aws_retry=True, **kwargs).get(key, [])
 
 
 def read_quota(sq, service, code):
     errors = []
     for method in ("get_service_quota", "get_aws_default_service_quota"):
         try:
-            # no retries: an unimplemented call must not cost retries (the emulator answers 500)
-            quota = getattr(sq, method)(ServiceCode=service, QuotaCode=code)["Quota"]
+            quota = getattr(sq, method)(aws_retry=True, ServiceCode=service, QuotaCode=code)["Quota"]
             return {
                 "value": quota.get("Value"),
                 "name": quota.get("QuotaName"),
@@ -134,12 +143,17 @@ def main():
                 options=dict(service_code=dict(type="str", required=True), quota_code=dict(type="str", required=True)),
             ),
             tags=dict(type="dict", default={}),
+            quota_read_attempts=dict(type="int", default=10),
         ),
         supports_check_mode=True,
     )
-    ec2 = module.client("ec2", retry_decorator=AWSRetry.jittered_backoff())
-    config = botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"})
-    sq = module.client("service-quotas", config=config)
+    ec2 = aws_retry.client(module, "ec2")
+    attempts = module.params["quota_read_attempts"]
+    if attempts < 1:
+        module.fail_json(msg="quota_read_attempts must be >= 1, got %s" % attempts)
+    # Both retry layers follow the option: 1 means one request per quota read.
+    sq = aws_retry.client(module, "service-quotas", retries=attempts,
+                          botocore_attempts=min(attempts, aws_retry.BOTOCORE_TOTAL_ATTEMPTS))
     try:
         zones = _all(
             ec2,

@@ -274,11 +274,11 @@ except ImportError:
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import (
     ansible_dict_to_boto3_tag_list,
     boto3_tag_list_to_ansible_dict,
 )
+from ansible_collections.manufacturing.platform.plugins.module_utils import aws_retry
 from ansible_collections.manufacturing.platform.plugins.module_utils import network_cidr as cidrplan
 from ansible_collections.manufacturing.platform.plugins.module_utils import network_model as model
 
@@ -314,8 +314,10 @@ class NetworkVpc:
         self.module = module
         self.params = module.params
         self.check = module.check_mode
-        decorator = AWSRetry.jittered_backoff(retries=10, catch_extra_error_codes=RETRY_CODES)
-        self.ec2 = module.client("ec2", retry_decorator=decorator)
+        # Writes and reads by id also wait for a just-created resource to become visible (RETRY_CODES);
+        # filtered, paginated reads retry throttling and server faults only.
+        self.ec2 = aws_retry.client(module, "ec2", extra_codes=RETRY_CODES)
+        self.read_retry = aws_retry.retry_decorator()
         self._logs = None
         self.region = self.ec2.meta.region_name
         self.actions = []
@@ -341,7 +343,7 @@ class NetworkVpc:
     @property
     def logs(self):
         if self._logs is None:
-            self._logs = self.module.client("logs", retry_decorator=AWSRetry.jittered_backoff(retries=10))
+            self._logs = aws_retry.client(self.module, "logs")
         return self._logs
 
     def fail(self, msg, **kwargs):
@@ -382,7 +384,7 @@ class NetworkVpc:
     def describe(self, what, method, key, **kwargs):
         try:
             if self.ec2.can_paginate(method):
-                return self.ec2.get_paginator(method).paginate(**kwargs).build_full_result().get(key, [])
+                return aws_retry.paginate(self.ec2, method, self.read_retry, **kwargs).get(key, [])
             return getattr(self.ec2, method)(aws_retry=True, **kwargs).get(key, [])
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
             self.module.fail_json_aws(e, msg="reading %s failed" % what)
@@ -462,7 +464,7 @@ class NetworkVpc:
             )
             if resp:
                 self.vpc = resp["Vpc"]
-                waiter = self.ec2.get_waiter("vpc_available")
+                waiter = aws_retry.retrying_waiter(self.ec2, "vpc_available")
                 waiter.wait(VpcIds=[self.vpc["VpcId"]], WaiterConfig={"Delay": 2, "MaxAttempts": 60})
                 for attr in ("EnableDnsSupport", "EnableDnsHostnames"):
                     self.call(
@@ -749,7 +751,7 @@ class NetworkVpc:
 
     def wait(self, waiter_name, **kwargs):
         delay = 5
-        waiter = self.ec2.get_waiter(waiter_name)
+        waiter = aws_retry.retrying_waiter(self.ec2, waiter_name)
         try:
             waiter.wait(
                 WaiterConfig={"Delay": delay, "MaxAttempts": max(1, self.params["wait_timeout"] // delay)}, **kwargs
@@ -1408,7 +1410,7 @@ class NetworkVpc:
         """A key ARN as CloudWatch Logs wants it; an alias (alias/...) is looked up with one DescribeKey."""
         if not key.startswith("alias/"):
             return key
-        kms = self.module.client("kms", retry_decorator=AWSRetry.jittered_backoff(retries=10))
+        kms = aws_retry.client(self.module, "kms")
         try:
             return kms.describe_key(aws_retry=True, KeyId=key)["KeyMetadata"]["Arn"]
         except is_boto3_error_code("NotFoundException"):

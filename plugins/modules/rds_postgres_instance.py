@@ -334,7 +334,6 @@ except ImportError:
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.manufacturing.platform.plugins.module_utils.rds_postgres import (
     create_kwargs,
     current_settings,
@@ -348,6 +347,7 @@ from ansible_collections.manufacturing.platform.plugins.module_utils.rds_postgre
     tag_changes,
     tag_list,
 )
+from ansible_collections.manufacturing.platform.plugins.module_utils import aws_retry
 
 
 class Converger:
@@ -387,7 +387,7 @@ class Converger:
 
     def user_parameters(self, name):
         values = {}
-        paginator = self.client.get_paginator("describe_db_parameters")
+        paginator = aws_retry.retrying_paginator(self.client, "describe_db_parameters")
         for page in paginator.paginate(DBParameterGroupName=name, Source="user"):
             for parameter in page.get("Parameters", []):
                 if "ParameterValue" in parameter:
@@ -517,7 +517,7 @@ class Converger:
 
     def wait_available(self):
         if self.params["wait"]:
-            waiter = self.client.get_waiter("db_instance_available")
+            waiter = aws_retry.retrying_waiter(self.client, "db_instance_available")
             delay = 15
             waiter.wait(DBInstanceIdentifier=self.params["identifier"],
                         WaiterConfig={"Delay": delay, "MaxAttempts": max(1, self.params["wait_timeout"] // delay)})
@@ -619,7 +619,7 @@ class Converger:
                                                    DeletionProtection=False, ApplyImmediately=True)
                     if self.params["wait"]:  # RDS refuses to delete an instance that is still being modified
                         delay = 15
-                        self.client.get_waiter("db_instance_available").wait(
+                        aws_retry.retrying_waiter(self.client, "db_instance_available").wait(
                             DBInstanceIdentifier=identifier,
                             WaiterConfig={"Delay": delay, "MaxAttempts": max(1, self.params["wait_timeout"] // delay)})
             self.changes.append("instance %s: deleted" % identifier)
@@ -631,7 +631,7 @@ class Converger:
                                                **kwargs)
                 if self.params["wait"]:
                     delay = 15
-                    self.client.get_waiter("db_instance_deleted").wait(
+                    aws_retry.retrying_waiter(self.client, "db_instance_deleted").wait(
                         DBInstanceIdentifier=identifier,
                         WaiterConfig={"Delay": delay, "MaxAttempts": max(1, self.params["wait_timeout"] // delay)})
         if self.params["parameter_group"] and self.describe_parameter_group(self.params["parameter_group"]["name"]):
@@ -701,7 +701,7 @@ def main():
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True,
                               required_if=[("state", "present", ["instance_class", "kms_key_id"])])
-    client = module.client("rds", retry_decorator=AWSRetry.jittered_backoff())
+    client = aws_retry.client(module, "rds")
     converger = Converger(module, client)
     result = {}
     try:

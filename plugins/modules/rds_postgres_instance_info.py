@@ -69,15 +69,15 @@ except ImportError:
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.manufacturing.platform.plugins.module_utils.rds_postgres import summarize_instance
+from ansible_collections.manufacturing.platform.plugins.module_utils import aws_retry
 
 
 def main():
     module = AnsibleAWSModule(argument_spec=dict(identifier=dict(type="str", required=True),
                                                  proxy_name=dict(type="str")),
                               supports_check_mode=True)
-    client = module.client("rds", retry_decorator=AWSRetry.jittered_backoff())
+    client = aws_retry.client(module, "rds")
     result = {"changed": False, "instance": {}, "proxy": {}}
     try:
         try:

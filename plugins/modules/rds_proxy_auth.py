@@ -112,7 +112,7 @@ except ImportError:
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.manufacturing.platform.plugins.module_utils import aws_retry
 
 
 def auth_entry(arn, params):
@@ -170,7 +170,7 @@ def main():
     )
     params = module.params
     name = params["proxy_name"]
-    client = module.client("rds", retry_decorator=AWSRetry.jittered_backoff())
+    client = aws_retry.client(module, "rds")
     result = {"changed": False, "added": [], "removed": [], "auth_secret_arns": []}
     try:
         try:

@@ -213,11 +213,11 @@ except ImportError:
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.manufacturing.platform.plugins.module_utils.storage_policies import (
     build_bucket_policy,
     normalize_policy,
 )
+from ansible_collections.manufacturing.platform.plugins.module_utils import aws_retry
 
 MISSING = (
     "ServerSideEncryptionConfigurationNotFoundError",
@@ -385,7 +385,7 @@ def ensure_present(module, client):
                 client.create_bucket(aws_retry=True, **kwargs)
             except is_boto3_error_code("BucketAlreadyOwnedByYou"):
                 pass
-            client.get_waiter("bucket_exists").wait(Bucket=name)
+            aws_retry.retrying_waiter(client, "bucket_exists").wait(Bucket=name)
         for key in changes:
             if key == "create":
                 continue
@@ -408,7 +408,7 @@ def ensure_present(module, client):
 def empty_bucket(client, name):
     """Delete every object version and delete marker; return the errors S3 reported (key, code, message)."""
     errors = []
-    paginator = client.get_paginator("list_object_versions")
+    paginator = aws_retry.retrying_paginator(client, "list_object_versions")
     for page in paginator.paginate(Bucket=name):
         objects = [{"Key": v["Key"], "VersionId": v["VersionId"]}
                    for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
@@ -476,7 +476,7 @@ def main():
         force=dict(type="bool", default=False),
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
-    client = module.client("s3", retry_decorator=AWSRetry.jittered_backoff())
+    client = aws_retry.client(module, "s3")
     try:
         if module.params["state"] == "present":
             result = ensure_present(module, client)

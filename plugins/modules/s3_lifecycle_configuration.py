@@ -173,7 +173,6 @@ except ImportError:
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.manufacturing.platform.plugins.module_utils.storage_lifecycle import (
     diff_rules,
     merge_rules,
@@ -182,6 +181,7 @@ from ansible_collections.manufacturing.platform.plugins.module_utils.storage_lif
     rule_from_params,
     validate_transitions,
 )
+from ansible_collections.manufacturing.platform.plugins.module_utils import aws_retry
 
 TRANSITION_OPTIONS = dict(
     days=dict(type="int", required=True),
@@ -244,7 +244,7 @@ def main():
     if problems:
         module.fail_json(msg="invalid lifecycle rules: " + "; ".join(problems), problems=problems)
 
-    client = module.client("s3", retry_decorator=AWSRetry.jittered_backoff())
+    client = aws_retry.client(module, "s3")
     try:
         try:
             current = read_rules(client, name)

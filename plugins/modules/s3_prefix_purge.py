@@ -75,14 +75,14 @@ except ImportError:
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.manufacturing.platform.plugins.module_utils import aws_retry
 
 BATCH = 1000  # DeleteObjects limit
 
 
 def versions_under(client, bucket, prefix):
     """Yield batches (lists of {Key, VersionId}) of every version and delete marker under the prefix."""
-    paginator = client.get_paginator("list_object_versions")
+    paginator = aws_retry.retrying_paginator(client, "list_object_versions")
     batch = []
     for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
         for entry in page.get("Versions", []) + page.get("DeleteMarkers", []):
@@ -133,7 +133,7 @@ def main():
     if not prefix.endswith("/") or not prefix.strip("/"):
         module.fail_json(msg="s3_prefix_purge: prefix %r must be a non-empty prefix ending with '/'; "
                          "nothing was deleted" % prefix)
-    client = module.client("s3", retry_decorator=AWSRetry.jittered_backoff())
+    client = aws_retry.client(module, "s3")
     try:
         result = purge(module, client)
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:

@@ -111,16 +111,16 @@ except ImportError:
     pass  # handled by AnsibleAWSModule
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.manufacturing.platform.plugins.module_utils.monitoring_sns import (
     PROTOCOLS,
     attribute_changes,
     plan_subscriptions,
 )
+from ansible_collections.manufacturing.platform.plugins.module_utils import aws_retry
 
 
 def find_topic(client, name):
-    for page in client.get_paginator("list_topics").paginate():
+    for page in aws_retry.retrying_paginator(client, "list_topics").paginate():
         for topic in page.get("Topics", []):
             if topic["TopicArn"].rsplit(":", 1)[-1] == name:
                 return topic["TopicArn"]
@@ -129,7 +129,7 @@ def find_topic(client, name):
 
 def list_subscriptions(client, arn):
     subs = []
-    for page in client.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=arn):
+    for page in aws_retry.retrying_paginator(client, "list_subscriptions_by_topic").paginate(TopicArn=arn):
         subs.extend(page.get("Subscriptions", []))
     return subs
 
@@ -258,7 +258,7 @@ def main():
         tags=dict(type="dict", default={}),
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
-    client = module.client("sns", retry_decorator=AWSRetry.jittered_backoff())
+    client = aws_retry.client(module, "sns")
     try:
         if module.params["state"] == "present":
             result = ensure_present(module, client)

@@ -162,3 +162,22 @@ def test_wrong_account_is_refused():
     run = run_playbook("playbooks/preflight.yml", "-e", "env=local", "-e", "platform_aws_account_id=210987654321")
     assert run.rc != 0
     assert any("platform_aws_account_id" in m and "123456789012" in m for m in run.failure_messages()), run.explain()
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        (["-e", "platform_aws_max_attempts=0"], "platform_aws_max_attempts"),
+        (["-e", "platform_aws_max_attempts=ten"], "platform_aws_max_attempts"),
+        (["-e", "platform_aws_retry_mode=fast"], "platform_aws_retry_mode"),
+    ],
+    ids=["max-attempts-zero", "max-attempts-not-a-number", "retry-mode-unknown"],
+)
+def test_bad_aws_retry_settings_are_refused_before_any_aws_call(request_log, args, field):
+    mark = request_log.mark()
+    run = run_playbook("playbooks/preflight.yml", "-e", "env=local", *args)
+    assert run.rc != 0 and run.changed == 0
+    messages = run.failure_messages()
+    assert len(messages) == 1 and messages[0].startswith("Stop on invalid AWS retry settings"), run.explain()
+    assert ("platform-shared: %s: " % field) in messages[0], messages[0]
+    assert request_log.since(mark) == []  # refused before the identity check: no request at all
