@@ -121,7 +121,7 @@ PLATFORM_VARS = frozenset({
     "platform_aws_endpoint_url", "platform_aws_profile", "platform_aws_access_key", "platform_aws_secret_key",
     "platform_is_shared_layer", "platform_tags", "platform_tenant_tags", "platform_roles", "platform_project_dir",
     "platform_outputs_dir", "platform_output_facts", "platform_deletion_protection", "platform_log_retention_days",
-    "platform_localcloud_dir",
+    "platform_localcloud_dir", "platform_aws_max_attempts", "platform_aws_retry_mode",
 })
 ROLE_PREFIXES = ("network", "storage", "databases", "streaming", "compute", "monitoring")
 CHECKED_PREFIXES = tuple(p + "_" for p in ROLE_PREFIXES) + ("platform_",)

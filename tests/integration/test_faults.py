@@ -1,0 +1,190 @@
+"""Converging under injected AWS API faults (issue 13): the fault-injecting proxy of the local cloud
+(localcloud/faults.py, started with `ctl.py up --services moto,faults`) in front of the emulator answers 20 % of
+the requests with the service's own throttling error and 5 % with a 503, and the platform still converges to
+exactly the state of a clean run.
+
+- The proxy's errors are the ones real AWS services return, parsed by real boto3 clients of every protocol.
+- A no-op converge of the shared layer and the dedicated tenant (every module kind: RDS, MSK, Lambda, API
+  Gateway, ...) through the proxy succeeds with changed=0 and no mutating request reaching the emulator.
+- A new tenant converged from nothing through the proxy: a clean run afterwards finds nothing to change (so the
+  state is exactly a clean run's); then it is destroyed again and the reference fleet is as before.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+
+import boto3
+import pytest
+from botocore.config import Config
+from support.playbook import ROOT, load_fleet, run_playbook, write_inventory
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+THROTTLE = 0.20
+UNAVAILABLE = 0.05
+SEED = 13
+NEW_TENANT = "customer-998"
+NEW_CIDR = "10.1.64.0/20"
+# The reference fleet plus the default VPC fills moto's default VPC quota (5): a further tenant needs a raised one.
+RAISED_QUOTA = json.dumps(
+    {"network_quota_overrides": {"L-F678F1CE": 20, "L-A4707A72": 20, "L-0263D0A3": 20, "L-FE5A380F": 20}}
+)
+
+
+def _ctl(*args):
+    return subprocess.run([sys.executable, str(ROOT / "localcloud" / "ctl.py"), *args], cwd=ROOT, env=dict(os.environ),
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+@pytest.fixture(scope="module")
+def proxy(endpoints):
+    """The fault proxy of this local cloud (started here through ctl.py unless it already runs, stopped after)."""
+    running = _ctl("status", "--services", "faults").returncode == 0
+    if not running:
+        started = _ctl("up", "--services", "moto,faults")
+        assert started.returncode == 0, started.stdout + started.stderr
+    info = endpoints["faults"]
+
+    def control(**settings):
+        request = urllib.request.Request(info["control_url"], data=json.dumps(settings).encode(),  # noqa: S310
+                                         method="POST")
+        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 (loopback)
+            return json.loads(answer.read())
+
+    control(throttle=0, unavailable=0, reset=True)
+    yield {"url": info["endpoint_url"], "control": control}
+    control(throttle=0, unavailable=0, reset=True)
+    if not running:
+        stopped = _ctl("down", "--services", "faults")
+        assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+
+
+# ------------------------------------------------------------------------------------------- the proxy itself
+
+CALLS = {
+    # service: (call, expected throttling code, expected HTTP status)
+    "ec2": (lambda c: c.describe_vpcs(), "RequestLimitExceeded", 503),
+    "iam": (lambda c: c.list_roles(), "Throttling", 400),
+    "sts": (lambda c: c.get_caller_identity(), "Throttling", 400),
+    "rds": (lambda c: c.describe_db_instances(), "Throttling", 400),
+    "sns": (lambda c: c.list_topics(), "Throttling", 400),
+    "cloudwatch": (lambda c: c.describe_alarms(), "Throttling", 400),
+    "logs": (lambda c: c.describe_log_groups(), "ThrottlingException", 400),
+    "kms": (lambda c: c.list_keys(), "ThrottlingException", 400),
+    "secretsmanager": (lambda c: c.list_secrets(), "ThrottlingException", 400),
+    "budgets": (lambda c: c.describe_budgets(AccountId="123456789012"), "ThrottlingException", 400),
+    "lambda": (lambda c: c.list_functions(), "TooManyRequestsException", 429),
+    "apigateway": (lambda c: c.get_rest_apis(), "TooManyRequestsException", 429),
+    "kafka": (lambda c: c.list_clusters_v2(), "TooManyRequestsException", 429),
+    "s3": (lambda c: c.list_buckets(), "SlowDown", 503),
+}
+
+
+def _error(client, call):
+    try:
+        call(client)
+    except client.exceptions.ClientError as exc:
+        return exc.response["Error"]["Code"], exc.response["ResponseMetadata"]["HTTPStatusCode"]
+    return None
+
+
+@pytest.fixture(scope="module")
+def clients(proxy, endpoints):
+    cfg = endpoints["aws"]
+    session = boto3.session.Session(aws_access_key_id=cfg["access_key"], aws_secret_access_key=cfg["secret_key"],
+                                    region_name=cfg["region"])
+    once = Config(retries={"total_max_attempts": 1})
+    return {name: session.client(name, endpoint_url=proxy["url"], config=once) for name in CALLS}
+
+
+@pytest.mark.parametrize("service", sorted(CALLS))
+def test_proxy_answers_each_protocol_with_the_services_own_errors(proxy, clients, service):
+    call, throttle_code, throttle_status = CALLS[service]
+    client = clients[service]
+    proxy["control"](throttle=1.0, unavailable=0, reset=True)
+    assert _error(client, call) == (throttle_code, throttle_status)
+    proxy["control"](throttle=0, unavailable=1.0)
+    code, status = _error(client, call)
+    assert status == 503 and code in ("Unavailable", "ServiceUnavailable", "ServiceUnavailableException"), code
+    proxy["control"](throttle=0, unavailable=0)
+    assert _error(client, call) is None  # forwarded to the emulator
+    stats = proxy["control"]()
+    assert (stats["requests"], stats["forwarded"], stats["injected"]) == (3, 1, 2)
+    assert stats["injected_by_code"] == {throttle_code: 1, code: 1}
+
+
+def test_proxy_faults_are_seeded_and_can_be_aimed(proxy, clients):
+    def pattern():
+        proxy["control"](throttle=0.5, unavailable=0, seed=7, reset=True)
+        return [_error(clients["sts"], CALLS["sts"][0]) is None for _ in range(12)]
+
+    first = pattern()
+    assert first == pattern() and 0 < sum(first) < 12
+    proxy["control"](throttle=1.0, unavailable=0, services=["ec2"], reset=True)
+    assert _error(clients["sts"], CALLS["sts"][0]) is None
+    assert _error(clients["ec2"], CALLS["ec2"][0]) == ("RequestLimitExceeded", 503)
+    proxy["control"](throttle=0, services=[], reset=True)
+
+
+# ------------------------------------------------------------------------------------------- converges under faults
+
+
+def _through(proxy):
+    return ["-e", "platform_aws_endpoint_url=" + proxy["url"]]
+
+
+@pytest.mark.runs_last
+def test_noop_converge_under_faults_changes_nothing(converged, proxy, request_log):
+    """20 % throttling + 5 % 503 on every request of a no-op converge of the shared layer and the dedicated
+    tenant (every kind of module): it succeeds, reports changed=0, and no mutating request reaches the emulator."""
+    proxy["control"](throttle=THROTTLE, unavailable=UNAVAILABLE, seed=SEED, services=[], reset=True)
+    mark = request_log.mark()
+    run = run_playbook("site.yml", "-e", "env=local", "--limit", "platform-shared,customer-123", *_through(proxy))
+    stats = proxy["control"](throttle=0, unavailable=0)
+    assert run.rc == 0, run.explain()
+    assert run.changed == 0, run.changed_tasks()
+    assert request_log.mutating_since(mark) == []
+    assert stats["injected"] >= 0.15 * stats["requests"] > 10, stats
+    services = {call.split(":")[0] for call in stats["injected_by_call"]}
+    assert {"ec2", "iam", "logs", "rds", "kafka", "lambda", "apigateway"} <= services, services
+
+
+@pytest.fixture(scope="module")
+def new_tenant(converged, proxy, tmp_path_factory, request_log):
+    fleet = copy.deepcopy(load_fleet())
+    fleet["all"]["children"]["tenants"]["hosts"][NEW_TENANT] = {
+        "tenant_id": NEW_TENANT, "tenancy_tier": "shared", "tenant_machines": 3, "network_vpc_cidr": NEW_CIDR,
+    }
+    inventory = write_inventory(tmp_path_factory.mktemp("faults-tenant"), fleet)
+    args = ["-i", str(inventory), "-e", "env=local", "-e", RAISED_QUOTA, "--limit", NEW_TENANT]
+    proxy["control"](throttle=THROTTLE, unavailable=UNAVAILABLE, seed=SEED + 1, services=[], reset=True)
+    faulted = run_playbook("playbooks/tenants.yml", *args, *_through(proxy))
+    stats = proxy["control"](throttle=0, unavailable=0)
+    mark = request_log.mark()
+    clean = run_playbook("playbooks/tenants.yml", *args)
+    clean_mutating = request_log.mutating_since(mark)
+    yield {"faulted": faulted, "stats": stats, "clean": clean, "clean_mutating": clean_mutating}
+    destroy = run_playbook("playbooks/destroy.yml", "-i", str(inventory), "-e", "env=local",
+                           "-e", "confirm_destroy=local", "-e", RAISED_QUOTA, "--limit", NEW_TENANT)
+    assert destroy.rc == 0, destroy.explain()
+
+
+@pytest.mark.runs_last
+def test_new_tenant_converges_under_faults_to_the_clean_state(new_tenant, aws):
+    faulted, stats, clean = new_tenant["faulted"], new_tenant["stats"], new_tenant["clean"]
+    assert faulted.rc == 0, faulted.explain()
+    assert faulted.changed > 0
+    assert stats["injected"] >= 0.15 * stats["requests"] > 10, stats
+    # a clean run after it has nothing to do: the faulted converge left exactly a clean run's state
+    assert clean.rc == 0, clean.explain()
+    assert clean.changed == 0, clean.changed_tasks()
+    assert new_tenant["clean_mutating"] == []
+    vpcs = aws("ec2").describe_vpcs(Filters=[{"Name": "tag:Tenant", "Values": [NEW_TENANT]}])["Vpcs"]
+    assert [v["CidrBlock"] for v in vpcs] == [NEW_CIDR]
+    assert aws("lambda").get_function(FunctionName="mfg-local-%s-alert-processor" % NEW_TENANT)
