@@ -212,7 +212,7 @@ def test_invalid_error_handling_controls_fail_before_any_call(stub, capsys, over
     assert result["_rc"] == 1 and message in result["msg"] and "t1.telemetry" in result["msg"]
 
 
-def test_unmanaged_controls_are_left_alone(stub, capsys):
+def test_emulator_gap_msk_event_source_unmanaged_controls_are_left_alone(stub, capsys):
     """Without the options (their default), whatever the mapping has is not compared: no change."""
     stub.add_response("list_event_source_mappings", {"EventSourceMappings": [mapping(**CONTROLS)]}, LIST)
     result = run(args(), capsys)
