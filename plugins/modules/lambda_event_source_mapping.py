@@ -16,7 +16,8 @@ description:
   - Authentication is IAM (the function's execution role needs C(kafka-cluster:Connect),
     C(DescribeGroup)/C(AlterGroup) on its consumer group, C(DescribeTopic)/C(ReadData) on the topic, and
     C(kafka:DescribeClusterV2)/C(GetBootstrapBrokers)); no SASL/SCRAM secret is passed.
-  - Batch size, batching window, enabled state and the on-failure destination are updated in place. The topic,
+  - Batch size, batching window, enabled state, the on-failure destination, the error handling controls and the
+    provisioned mode are updated in place. The topic,
     starting position and consumer group cannot change on an existing mapping; a difference fails with a
     message unless O(recreate=true), which deletes the mapping and creates it again (the new consumer group
     starts at O(starting_position)).
@@ -74,6 +75,47 @@ options:
     description:
       - ARN of an SQS queue, SNS topic or S3 bucket that receives records of batches that failed every retry.
     type: str
+  maximum_retry_attempts:
+    description:
+      - Retries of a batch the function failed, before its records go to O(on_failure_destination)
+        (V(-1) infinite, or 0-10000; with an on-failure destination Lambda caps infinite at 10).
+      - Needs O(provisioned_pollers). Omitted, not managed.
+    type: int
+  maximum_record_age:
+    description:
+      - Seconds after which Lambda stops retrying a record and sends it to O(on_failure_destination)
+        (V(-1) infinite, or 60-604800).
+      - Needs O(provisioned_pollers). Omitted, not managed.
+    type: int
+  bisect_batch_on_function_error:
+    description:
+      - Split a failed batch in two and retry each half, so one record cannot hold back the others.
+      - V(true) needs O(provisioned_pollers). Omitted, not managed.
+    type: bool
+  report_batch_item_failures:
+    description:
+      - Whether the function's C(batchItemFailures) response is honoured (C(FunctionResponseTypes)
+        V(ReportBatchItemFailures)). Enable it only for a function that returns that response; a function that
+        does not (the alert processor) must keep it V(false).
+      - V(true) needs O(provisioned_pollers). Omitted, not managed.
+    type: bool
+  provisioned_pollers:
+    description:
+      - Provisioned mode (C(ProvisionedPollerConfig)): dedicated event pollers, billed per event poller unit.
+        Lambda accepts the error handling controls of MSK event sources only in this mode.
+      - Omitted, not managed.
+    type: dict
+    suboptions:
+      minimum_pollers:
+        description:
+          - Minimum event pollers (1-200).
+        type: int
+        required: true
+      maximum_pollers:
+        description:
+          - Maximum event pollers (1-2000).
+        type: int
+        required: true
   recreate:
     description:
       - Delete and create the mapping again when an immutable setting differs.
@@ -106,6 +148,21 @@ EXAMPLES = r"""
     starting_position: LATEST
     batch_size: 100
     maximum_batching_window: 1
+
+- name: The same with bounded retries, a maximum record age and bisect-on-error (provisioned mode)
+  manufacturing.platform.lambda_event_source_mapping:
+    function_name: "{{ function.alias_arn }}"
+    cluster_arn: "{{ streaming_cluster_arn }}"
+    topic: customer-123.telemetry
+    consumer_group_id: customer-123.alert-processor
+    on_failure_destination: "{{ dlq_arn }}"
+    maximum_retry_attempts: 3
+    maximum_record_age: 86400
+    bisect_batch_on_function_error: true
+    report_batch_item_failures: false
+    provisioned_pollers:
+      minimum_pollers: 1
+      maximum_pollers: 2
 """
 
 RETURN = r"""
@@ -186,16 +243,24 @@ def main():
             "maximum_batching_window": {"type": "int", "default": 0},
             "enabled": {"type": "bool", "default": True},
             "on_failure_destination": {"type": "str"},
+            "maximum_retry_attempts": {"type": "int"},
+            "maximum_record_age": {"type": "int"},
+            "bisect_batch_on_function_error": {"type": "bool"},
+            "report_batch_item_failures": {"type": "bool"},
+            "provisioned_pollers": {"type": "dict", "options": {
+                "minimum_pollers": {"type": "int", "required": True},
+                "maximum_pollers": {"type": "int", "required": True},
+            }},
             "recreate": {"type": "bool", "default": False},
             "wait_timeout": {"type": "int", "default": 300},
         },
         supports_check_mode=True,
     )
     p = module.params
-    if not 1 <= p["batch_size"] <= 10000:
-        module.fail_json(msg="batch_size must be 1-10000, got %s" % p["batch_size"])
-    if not 0 <= p["maximum_batching_window"] <= 300:
-        module.fail_json(msg="maximum_batching_window must be 0-300 s, got %s" % p["maximum_batching_window"])
+    invalid = les.validate(p)
+    if invalid:
+        module.fail_json(msg="event source mapping of %s, topic %s: %s" % (p["function_name"], p["topic"],
+                                                                           "; ".join(invalid)))
     client = aws_retry.client(module, "lambda", extra_codes=["ResourceConflictException"])
     errors = (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError)
     actions, before, after = [], {}, {}

@@ -420,3 +420,130 @@ def test_reading_timestamps_round_trip_exactly(tenant):
     assert tenant.pg_sql("SELECT reading_ts FROM alerts") == [(ts,)]
     handler.close_connections()
     assert tenant.tsdb_sql('SELECT time FROM "%s".machine_metrics' % tenant.tsdb_schema) == [(ts,)]  # noqa: S608
+
+
+# ------------------------------------------------------------------------------------------------ hostile records
+
+
+def raw_record(kafka, data: bytes):
+    return kafka.record(base64.b64encode(data).decode(), raw=True)
+
+
+def raw_reading(machine="press-01", **raw_fields):
+    """A reading whose fields are raw JSON texts (what json.dumps cannot produce: 10**400, NaN, lone surrogates)."""
+    fields = {"machine_id": json.dumps(machine), "metric": '"temperature"', "value": "50.0",
+              "ts": str(now_ms(-60))}
+    fields.update(raw_fields)
+    return ("{%s}" % ", ".join('"%s": %s' % (k, v) for k, v in fields.items())).encode()
+
+
+def chunks(tenant):
+    handler.close_connections()  # one TimescaleDB session at a time
+    return tenant.tsdb_sql("SELECT count(*) FROM timescaledb_information.chunks WHERE hypertable_schema = %s",
+                           (tenant.tsdb_schema,))[0][0]
+
+
+HOSTILE = [  # (raw JSON of the record value, reason)
+    (raw_reading(ts="1" + "0" * 400), "invalid_timestamp"),  # 10**400
+    (raw_reading(ts="-1" + "0" * 400), "invalid_timestamp"),
+    (raw_reading(ts="1e400"), "invalid_timestamp"),
+    (raw_reading(value="1" + "0" * 400), "invalid_value"),
+    (raw_reading(value="-1e400"), "invalid_value"),
+    (raw_reading(value="NaN"), "malformed_json"),
+    (raw_reading(ts="true"), "wrong_type"),
+    (raw_reading(ts='"9999-12-31T23:59:59-01:00"'), "invalid_timestamp"),
+    (raw_reading(ts='"0001-01-01T00:00:00+01:00"'), "invalid_timestamp"),
+    (b"[" * 30_000 + b"]" * 30_000, "malformed_json"),  # 60 KB, under the 64 KiB cap
+    (raw_reading(unit='"\\ud800"'), "invalid_value"),  # lone surrogate: not UTF-8 encodable
+    (raw_reading(machine_id='"press-\\ud800"'), "invalid_value"),
+    (raw_reading(metric='"\\ud800"'), "invalid_value"),
+    (raw_reading(ts='"\\ud800"'), "invalid_timestamp"),
+    (raw_reading(tenant_id='"\\ud800"'), "foreign_tenant"),
+    (raw_reading(unit='"C\\u0000"'), "invalid_value"),  # NUL: PostgreSQL text rejects it
+    (raw_reading(machine_id=json.dumps("m" * 10_000)), "invalid_value"),
+    (raw_reading(ts='"2000-01-01T00:00:00Z"'), "stale_timestamp"),
+    (raw_reading(ts=str(now_ms(-31 * 86400))), "stale_timestamp"),
+    (raw_reading(ts=str(now_ms(3600))), "future_timestamp"),
+]
+
+
+def test_hostile_records_are_dead_lettered_and_the_good_ones_of_the_batch_stored(tenant, capsys):
+    """Each payload of the issue (and more) in one batch with good records, through the real handler: the batch
+    does not fail, the good readings are in TimescaleDB, every bad one is in the DLQ with its reason."""
+    kafka = Kafka(tenant)
+    good = [kafka.record(reading("press-01", 85.0, unit="\u00b0C")), kafka.record(reading("press-02", 10.0))]
+    bad = [raw_record(kafka, data) for data, _unused in HOSTILE]
+    bad.append(kafka.record(reading("press-03", 1.0), topic=kafka.topic + "\x00"))  # NUL in the coordinates
+    records = [good[0], *bad[:10], good[1], *bad[10:]]
+    summary = invoke(kafka.event(*records))
+
+    expected = {}
+    for _unused, reason in HOSTILE:
+        expected[reason] = expected.get(reason, 0) + 1
+    expected["malformed_record"] = 1
+    assert (summary["records"], summary["processed"], summary["alerts"]) == (len(records), 2, 1)
+    assert summary["bad_reasons"] == expected
+    assert summary["bad_records"] == summary["dead_lettered"] == len(bad)
+    assert metrics_rows(tenant) == [("press-01", "temperature", 85.0, "\u00b0C"),
+                                    ("press-02", "temperature", 10.0, None)]
+
+    dlq = {m["offset"]: m for m in tenant.receive(tenant.dlq_url)}
+    assert set(dlq) == {r["offset"] for r in bad}
+    for rec, (data, reason) in zip(bad, HOSTILE, strict=False):
+        message = dlq[rec["offset"]]
+        assert message["reason"] == reason and message["_attributes"] == {"reason": reason}
+        assert message["error"] and base64.b64decode(message["value"]) == data  # replayable
+    assert dlq[bad[-1]["offset"]]["reason"] == "malformed_record"
+    assert "malformed_json" in {m["reason"] for m in dlq.values()}
+    emf = emf_lines(capsys.readouterr().out)
+    assert (emf[-1]["Records"], emf[-1]["BadRecords"]) == (len(records), len(bad))
+
+
+def test_a_batch_of_large_hostile_records_fits_the_dlq(tenant):
+    """Ten 60 KB records are more than one SendMessageBatch request may carry (256 KiB): they are sent in
+    several requests, none is lost and the batch does not fail."""
+    kafka = Kafka(tenant)
+    bad = [raw_record(kafka, b"[" * 30_000 + b"]" * 30_000) for _unused in range(10)]
+    summary = invoke(kafka.event(*bad, kafka.record(reading("press-01", 10.0))))
+    assert (summary["processed"], summary["dead_lettered"]) == (1, 10)
+    assert sorted(m["offset"] for m in tenant.receive(tenant.dlq_url)) == [r["offset"] for r in bad]
+
+
+def test_500_old_readings_create_no_chunk(tenant):
+    """One reading per day back to 2000 would create a TimescaleDB chunk per day on the shared database: they
+    are older than the retention window (MAX_READING_AGE_SECONDS) and rejected before any write."""
+    kafka = Kafka(tenant)
+    before = chunks(tenant)
+    old = [reading("press-01", 1.0, ts=now_ms(-(40 + day * 14) * 86400)) for day in range(500)]
+    summary = invoke(kafka.batch(*old))
+    assert summary["bad_reasons"] == {"stale_timestamp": 500} and summary["dead_lettered"] == 500
+    status, body = api("POST", "/telemetry", old)
+    assert status == 400 and {r["reason"] for r in body["results"]} == {"stale_timestamp"}
+    assert chunks(tenant) == before
+    assert metrics_rows(tenant) == []
+    assert len(tenant.receive(tenant.dlq_url)) == 500
+
+
+def test_max_reading_age_is_configurable(make_tenant):
+    tenant = make_tenant(MAX_READING_AGE_SECONDS=3600, MAX_FUTURE_SKEW_SECONDS=60)
+    kafka = Kafka(tenant)
+    summary = invoke(kafka.batch(reading("press-01", 1.0, ts=now_ms(-3500)), reading("press-02", 1.0, ts=now_ms(-3700)),
+                                 reading("press-03", 1.0, ts=now_ms(120))))
+    assert summary["processed"] == 1
+    assert summary["bad_reasons"] == {"stale_timestamp": 1, "future_timestamp": 1}
+
+
+def test_api_hostile_items_are_rejected_and_the_good_ones_stored(tenant):
+    body = ("[%s, %s, %s, %s]" % (json.dumps(reading("press-01", 20.0)), raw_reading(unit='"\\ud800"').decode(),
+                                  raw_reading(ts='"9999-12-31T23:59:59-01:00"').decode(),
+                                  raw_reading(ts="1" + "0" * 400).decode()))
+    response = invoke({"resource": "/telemetry", "path": "/telemetry", "httpMethod": "POST", "body": body,
+                       "headers": {}, "isBase64Encoded": False, "requestContext": {"requestId": "api-hostile"}})
+    doc = json.loads(response["body"])
+    assert response["statusCode"] == 207 and doc["accepted"] == 1
+    assert [r.get("reason") for r in doc["results"]] == [None, "invalid_value", "invalid_timestamp",
+                                                         "invalid_timestamp"]
+    response = invoke({"resource": "/telemetry", "path": "/telemetry", "httpMethod": "POST",
+                       "body": "[" * 30_000 + "]" * 30_000, "headers": {}, "isBase64Encoded": False})
+    assert response["statusCode"] == 400 and json.loads(response["body"])["error"] == "invalid_json"
+    assert metrics_rows(tenant) == [("press-01", "temperature", 20.0, None)]

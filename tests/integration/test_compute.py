@@ -32,7 +32,8 @@ S3_ACTIONS = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:GetObjectVe
 KAFKA_ACTIONS = ["kafka-cluster:ReadData", "kafka-cluster:WriteData", "kafka-cluster:DescribeTopic",
                  "kafka-cluster:AlterGroup", "kafka-cluster:DescribeGroup"]
 ENV_KEYS = {"TENANT_ID", "DB_SECRET_ARN", "TSDB_SECRET_ARN", "ALERT_TOPIC_ARN", "DLQ_URL", "RULE_CACHE_TTL_SECONDS",
-            "API_MAX_READINGS", "CORS_ALLOW_ORIGINS", "LOG_LEVEL"}
+            "API_MAX_READINGS", "MAX_FUTURE_SKEW_SECONDS", "MAX_READING_AGE_SECONDS", "CORS_ALLOW_ORIGINS",
+            "LOG_LEVEL"}
 
 
 def tenants():
@@ -98,6 +99,9 @@ def test_function_configuration_per_tenant(functions, aws):
         assert config["TracingConfig"] == {"Mode": "Active"}
         assert set(config["Environment"]["Variables"]) == ENV_KEYS
         assert config["Environment"]["Variables"]["TENANT_ID"] == tenant
+        # the reading window: older than the TimescaleDB retention (30 days) or 5 min ahead is a bad record
+        assert (config["Environment"]["Variables"]["MAX_READING_AGE_SECONDS"],
+                config["Environment"]["Variables"]["MAX_FUTURE_SKEW_SECONDS"]) == ("2592000", "300")
         assert config["Environment"]["Variables"]["ALERT_TOPIC_ARN"] == (
             "arn:aws:sns:%s:%s:%s-%s-alerts" % (REGION, ACCOUNT, PREFIX, tenant))
         assert not any("PASSWORD" in k or "password" in v for k, v in config["Environment"]["Variables"].items())

@@ -19,7 +19,7 @@ def _number(env, name, default, cast, minimum, maximum):
         return default
     try:
         value = cast(raw)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise ConfigError("%s must be a number, got %r" % (name, raw)) from None
     if not minimum <= value <= maximum:
         raise ConfigError("%s must be between %s and %s" % (name, minimum, maximum))
@@ -35,6 +35,7 @@ class Config:
     dlq_url: str | None = None
     rule_cache_ttl: float = 60.0
     max_future_skew: float = 300.0
+    max_reading_age: float = 30 * 86400.0
     api_max_readings: int = 500
     api_max_alerts: int = 500
     connect_timeout: int = 10
@@ -61,6 +62,7 @@ class Config:
             dlq_url=env.get("DLQ_URL") or None,
             rule_cache_ttl=_number(env, "RULE_CACHE_TTL_SECONDS", 60.0, float, 0, 86400),
             max_future_skew=_number(env, "MAX_FUTURE_SKEW_SECONDS", 300.0, float, 0, 86400),
+            max_reading_age=_number(env, "MAX_READING_AGE_SECONDS", 30 * 86400.0, float, 60, 10 * 366 * 86400),
             api_max_readings=_number(env, "API_MAX_READINGS", 500, int, 1, 10000),
             connect_timeout=_number(env, "DB_CONNECT_TIMEOUT_SECONDS", 10, int, 1, 300),
             statement_timeout_ms=_number(env, "DB_STATEMENT_TIMEOUT_MS", 5000, int, 0, 900000),

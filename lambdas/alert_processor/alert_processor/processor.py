@@ -27,6 +27,8 @@ from .rules import KnownMachines, RuleSet, TtlCache, evaluate, max_severity, pai
 
 UNKNOWN_MACHINE = "machine_id is not a machine of this tenant"
 DLQ_BATCH = 10
+# SendMessageBatch caps the whole request (bodies + attributes) at 256 KiB: ten 60 KiB records do not fit one.
+DLQ_BATCH_BYTES = 250_000
 MAX_LOGGED_BAD = 50
 
 
@@ -165,9 +167,14 @@ class Processor:
             records += 1
             try:
                 items.append((record, decode_kafka_record(record, tenant_id=self.config.tenant_id, now=now,
-                                                          max_future_skew=self.config.max_future_skew)))
+                                                          max_future_skew=self.config.max_future_skew,
+                                                          max_age=self.config.max_reading_age)))
             except BadRecord as exc:
                 bad.append((record, exc))
+            except MemoryError:
+                raise  # the execution environment, not the record: fail the batch
+            except Exception as exc:  # noqa: BLE001 - the record boundary, see unprocessable()
+                bad.append((record, self.unprocessable(exc, kafka_ref(record))))
         outcome = self.process(items)
         bad.extend(outcome.unknown)
         dead_lettered = self.dead_letter(bad) if bad else 0
@@ -183,6 +190,17 @@ class Processor:
         self.log.info("batch processed", **{k: v for k, v in summary.items() if k != "tenant_id"})
         return summary
 
+    def unprocessable(self, exc, ref) -> BadRecord:
+        """A record whose validation raised something other than BadRecord: a bad record too.
+
+        Decoding and validation are pure (no I/O: readings.py), so whatever they raise comes from the record -
+        a case the validator does not foresee - and retrying the batch would fail the same way until the record
+        expires. Infrastructure errors (a database, SNS or the DLQ down: Unavailable, psycopg and botocore
+        errors) can only happen later, in process() and dead_letter(), outside this boundary: they still fail
+        the batch so that Lambda retries it."""
+        self.log.error("unexpected error validating a record", error_type=type(exc).__name__, record=ref)
+        return BadRecord("unprocessable", "the record could not be validated (%s)" % type(exc).__name__)
+
     def dead_letter(self, bad) -> int:
         if not self.config.dlq_url:
             self.log.warning("no DLQ_URL configured: bad records are only counted and logged", count=len(bad))
@@ -195,15 +213,15 @@ class Processor:
                    "source": "aws:kafka", **kafka_ref(record), "dead_lettered_at": failed_at}
             # The payload makes the record replayable, but not one from another tenant's topic (not ours to
             # copy) nor an oversized one (SQS caps messages at 256 KiB).
-            if exc.reason not in ("foreign_topic", "too_large") and isinstance(record.get("value"), str):
-                doc["value"] = record["value"]
-            entries.append({"Id": str(index), "MessageBody": json.dumps(doc),
+            value = record.get("value") if isinstance(record, dict) else None
+            if exc.reason not in ("foreign_topic", "too_large") and isinstance(value, str):
+                doc["value"] = value
+            entries.append({"Id": str(index), "MessageBody": json.dumps(doc),  # ASCII: surrogates escaped
                             "MessageAttributes": {"reason": {"DataType": "String", "StringValue": exc.reason}}})
         sent = 0
-        for start in range(0, len(entries), DLQ_BATCH):
+        for chunk in _dlq_chunks(entries):
             try:
-                response = sqs.send_message_batch(QueueUrl=self.config.dlq_url,
-                                                  Entries=entries[start:start + DLQ_BATCH])
+                response = sqs.send_message_batch(QueueUrl=self.config.dlq_url, Entries=chunk)
             except Exception as exc:  # noqa: BLE001 - botocore's errors: retry the batch rather than lose records
                 raise Unavailable("DLQ send failed (%s)" % type(exc).__name__) from exc
             if response.get("Failed"):
@@ -286,9 +304,14 @@ class Processor:
         for index, item in enumerate(items):
             try:
                 valid.append((index, parse_reading(item, tenant_id=self.config.tenant_id, now=now,
-                                                   max_future_skew=self.config.max_future_skew, source=source)))
+                                                   max_future_skew=self.config.max_future_skew, source=source,
+                                                   max_age=self.config.max_reading_age)))
             except BadRecord as exc:
                 errors[index] = exc
+            except MemoryError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the item boundary, as for Kafka records
+                errors[index] = self.unprocessable(exc, {"index": index})
         outcome = self.process(valid)
         errors.update(outcome.unknown)
         self._metrics(started, "api", len(items), len(outcome.alerts), len(errors))
@@ -312,7 +335,7 @@ class Processor:
             return 400, {"error": "invalid_request",
                          "message": "limit must be an integer from 1 to %d" % self.config.api_max_alerts}
         machine_id = params.get("machine_id")
-        if machine_id is not None and not MACHINE_ID_RE.match(machine_id):
+        if machine_id is not None and not MACHINE_ID_RE.fullmatch(machine_id):
             return 400, {"error": "invalid_request", "message": "machine_id is not a valid machine id"}
         query = {"machine_id": machine_id, "limit": int(limit)}
         rows = self.pg.run(lambda conn: conn.execute(store.SQL_ALERTS, query).fetchall())
@@ -330,6 +353,22 @@ def alert_doc(alert_id, trigger) -> dict:
     return {"alert_id": alert_id, "rule_id": rule.rule_id, "rule_name": rule.name, "severity": rule.severity,
             "machine_id": r.machine_id, "metric": r.metric, "value": r.value, "unit": r.unit,
             "comparator": rule.comparator, "threshold": rule.threshold, "reading_ts": r.ts.isoformat()}
+
+
+def _dlq_chunks(entries):
+    """SendMessageBatch requests: at most DLQ_BATCH entries and DLQ_BATCH_BYTES of payload each."""
+    chunk, size = [], 0
+    for entry in entries:
+        attribute = entry["MessageAttributes"]["reason"]
+        entry_size = len(entry["MessageBody"]) + len("reason") + len(attribute["DataType"]) + \
+            len(attribute["StringValue"])
+        if chunk and (len(chunk) == DLQ_BATCH or size + entry_size > DLQ_BATCH_BYTES):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(entry)
+        size += entry_size
+    if chunk:
+        yield chunk
 
 
 def _header(event, name):

@@ -125,3 +125,95 @@ def test_emulator_gap_msk_event_source_deleted(stub, capsys):
     stub.add_client_error("get_event_source_mapping", "ResourceNotFoundException", expected_params={"UUID": UUID})
     result = run(args(state="absent"), capsys)
     assert result["changed"] and result["actions"] == ["delete_event_source_mapping"]
+
+
+# ---- error handling controls (provisioned mode): emulator gap, see docs/emulator-gaps.md
+
+POLLERS = {"MinimumPollers": 1, "MaximumPollers": 2}
+CONTROLS = {"MaximumRetryAttempts": 3, "MaximumRecordAgeInSeconds": 86400, "BisectBatchOnFunctionError": True,
+            "FunctionResponseTypes": [], "ProvisionedPollerConfig": POLLERS}
+
+
+def controlled(**over):
+    return args(**dict({"maximum_retry_attempts": 3, "maximum_record_age": 86400,
+                        "bisect_batch_on_function_error": True, "report_batch_item_failures": False,
+                        "provisioned_pollers": {"minimum_pollers": 1, "maximum_pollers": 2}}, **over))
+
+
+def test_emulator_gap_msk_event_source_created_with_bounded_retries_record_age_and_bisect(stub, capsys):
+    """The emulator has no MSK event sources: the request is validated by the Stubber against the botocore
+    model (CreateEventSourceMapping's MaximumRetryAttempts, MaximumRecordAgeInSeconds,
+    BisectBatchOnFunctionError, FunctionResponseTypes, ProvisionedPollerConfig)."""
+    stub.add_response("list_event_source_mappings", {"EventSourceMappings": []}, LIST)
+    stub.add_response("create_event_source_mapping", mapping(state="Creating", **CONTROLS), {
+        "FunctionName": FN, "EventSourceArn": CLUSTER, "Topics": ["t1.telemetry"], "StartingPosition": "LATEST",
+        "BatchSize": 100, "MaximumBatchingWindowInSeconds": 1, "Enabled": True,
+        "AmazonManagedKafkaEventSourceConfig": {"ConsumerGroupId": "t1.alert-processor"},
+        "DestinationConfig": {"OnFailure": {"Destination": DLQ}}, **CONTROLS})
+    stub.add_response("get_event_source_mapping", mapping(**CONTROLS), {"UUID": UUID})
+    result = run(controlled(), capsys)
+    assert result["_rc"] == 0 and result["changed"] and result["actions"] == ["create_event_source_mapping"]
+    assert result["mapping"]["MaximumRetryAttempts"] == 3
+
+
+def test_emulator_gap_msk_event_source_with_controls_converged_is_unchanged(stub, capsys):
+    """Lambda reports the controls back as set (an unset FunctionResponseTypes is absent): nothing to do."""
+    have = dict(CONTROLS)
+    del have["FunctionResponseTypes"]
+    stub.add_response("list_event_source_mappings", {"EventSourceMappings": [mapping(**have)]}, LIST)
+    result = run(controlled(), capsys, diff=True)
+    assert result["_rc"] == 0 and not result["changed"] and result["actions"] == []
+
+
+def test_emulator_gap_msk_event_source_unbounded_retries_are_bounded_in_place(stub, capsys):
+    """An existing mapping with Lambda's defaults (infinite retries and record age, no bisect, on-demand mode) is
+    updated in place with every control that differs."""
+    stub.add_response("list_event_source_mappings", {"EventSourceMappings": [mapping(
+        MaximumRetryAttempts=-1, MaximumRecordAgeInSeconds=-1, BisectBatchOnFunctionError=False)]}, LIST)
+    stub.add_response("update_event_source_mapping", mapping(state="Updating", **CONTROLS), {
+        "UUID": UUID, "MaximumRetryAttempts": 3, "MaximumRecordAgeInSeconds": 86400,
+        "BisectBatchOnFunctionError": True, "ProvisionedPollerConfig": POLLERS})
+    stub.add_response("get_event_source_mapping", mapping(**CONTROLS), {"UUID": UUID})
+    result = run(controlled(), capsys, diff=True)
+    assert result["_rc"] == 0 and result["changed"]
+    assert result["actions"] == ["update_event_source_mapping(BisectBatchOnFunctionError,MaximumRecordAgeInSeconds,"
+                                 "MaximumRetryAttempts,ProvisionedPollerConfig)"]
+    diff = result["diff"]
+    assert (diff["before"]["MaximumRetryAttempts"], diff["after"]["MaximumRetryAttempts"]) == (-1, 3)
+
+
+def test_emulator_gap_msk_event_source_controls_check_mode_makes_no_write(stub, capsys):
+    stub.add_response("list_event_source_mappings", {"EventSourceMappings": [mapping()]}, LIST)
+    result = run(controlled(), capsys, check_mode=True, diff=True)
+    assert result["changed"] and result["actions"][0].startswith("update_event_source_mapping(")
+    assert result["diff"]["after"]["ProvisionedPollerConfig"] == POLLERS  # and no update call (Stubber)
+
+
+def test_emulator_gap_msk_event_source_partial_batch_response_follows_the_option(stub, capsys):
+    stub.add_response("list_event_source_mappings", {"EventSourceMappings": [mapping(
+        **dict(CONTROLS, FunctionResponseTypes=["ReportBatchItemFailures"]))]}, LIST)
+    stub.add_response("update_event_source_mapping", mapping(state="Updating", **CONTROLS),
+                      {"UUID": UUID, "FunctionResponseTypes": []})
+    stub.add_response("get_event_source_mapping", mapping(**CONTROLS), {"UUID": UUID})
+    result = run(controlled(), capsys)
+    assert result["actions"] == ["update_event_source_mapping(FunctionResponseTypes)"]
+
+
+@pytest.mark.parametrize(("over", "message"), [
+    ({"provisioned_pollers": None}, "maximum_retry_attempts, maximum_record_age, bisect_batch_on_function_error "
+                                    "need(s) provisioned_pollers"),
+    ({"maximum_retry_attempts": 10001}, "maximum_retry_attempts must be -1 (infinite) or 0-10000, got 10001"),
+    ({"maximum_record_age": 59}, "maximum_record_age must be -1 (infinite) or 60-604800 s, got 59"),
+    ({"provisioned_pollers": {"minimum_pollers": 3, "maximum_pollers": 2}}, "minimum_pollers (3) is above"),
+    ({"provisioned_pollers": {"minimum_pollers": 0, "maximum_pollers": 2}}, "minimum_pollers must be 1-200"),
+])
+def test_invalid_error_handling_controls_fail_before_any_call(stub, capsys, over, message):
+    result = run(controlled(**over), capsys)
+    assert result["_rc"] == 1 and message in result["msg"] and "t1.telemetry" in result["msg"]
+
+
+def test_emulator_gap_msk_event_source_unmanaged_controls_are_left_alone(stub, capsys):
+    """Without the options (their default), whatever the mapping has is not compared: no change."""
+    stub.add_response("list_event_source_mappings", {"EventSourceMappings": [mapping(**CONTROLS)]}, LIST)
+    result = run(args(), capsys)
+    assert not result["changed"]
