@@ -56,6 +56,7 @@ LIMITS = {
     "network_flow_log_retention_days": _LOG_RETENTION,
     "network_cidr_pool_prefix": _int_range(16, 28),  # VPC CIDR blocks are /16 to /28
     "network_wait_timeout": _int_range(1),
+    "network_quota_read_attempts": _int_range(1, 20),
     # databases (RDS PostgreSQL, RDS Proxy, Secrets Manager)
     "databases_backup_retention_days": _int_range(0, 35),
     "databases_allocated_storage": _int_range(20, 65536),  # gp3
@@ -75,6 +76,14 @@ LIMITS = {
     # compute (Lambda, SQS, Lambda event source, API Gateway)
     "compute_memory_mb": _int_range(128, 10240),
     "compute_timeout_seconds": _int_range(1, 900),
+    # MSK event source error handling: bounded on purpose (Lambda's -1, infinite, would let a bad batch block the
+    # partition until its records expire)
+    "compute_event_source_max_retries": _int_range(0, 10000),
+    "compute_event_source_max_record_age_seconds": _int_range(60, 604800),
+    "compute_event_source_min_pollers": _int_range(1, 200),
+    "compute_event_source_max_pollers": _int_range(1, 2000),
+    "compute_max_future_skew_seconds": _int_range(0, 86400),
+    "compute_max_reading_age_seconds": _int_range(60, 316224000),
     "compute_reserved_concurrency": _int_range(0),
     "compute_log_retention_days": _LOG_RETENTION,
     "compute_rule_cache_ttl_seconds": _int_range(0),
