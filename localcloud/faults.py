@@ -261,6 +261,9 @@ class Handler(BaseHTTPRequestHandler):
     def _forward(self, body: bytes) -> tuple[int, list, bytes]:
         headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
         headers["Content-Length"] = str(len(body))
+        # The emulator builds URLs it returns (SQS queue URLs, ...) from Host: it must see its own, so a run through
+        # the proxy leaves exactly the state of a direct run (on AWS such URLs do not depend on the endpoint either).
+        headers["Host"] = self.upstream.netloc
         for attempt in (1, 2):  # a kept-alive upstream connection may have been closed by the emulator
             conn = getattr(self.local, "conn", None)
             if conn is None:
