@@ -101,7 +101,7 @@ options:
     type: bool
   provisioned_pollers:
     description:
-      - Provisioned mode (C(ProvisionedPollerConfig)): dedicated event pollers, billed per event poller unit.
+      - Provisioned mode (C(ProvisionedPollerConfig)), with dedicated event pollers billed per event poller unit.
         Lambda accepts the error handling controls of MSK event sources only in this mode.
       - Omitted, not managed.
     type: dict

@@ -161,8 +161,8 @@ def test_a_record_that_is_not_an_object_is_a_bad_record():
 def test_api_items_get_the_same_window():
     args = {"tenant_id": TENANT, "now": NOW, "max_future_skew": SKEW, "source": "api:x", "max_age": 3600}
     doc = {"machine_id": "press-01", "metric": "temperature", "value": 1.0}
-    assert parse_reading(dict(doc, ts="2026-01-01T11:00:01Z"), **args).ts == datetime(2026, 1, 1, 11, 0, 1,
-                                                                                       tzinfo=UTC)
+    accepted = parse_reading(dict(doc, ts="2026-01-01T11:00:01Z"), **args)
+    assert accepted.ts == datetime(2026, 1, 1, 11, 0, 1, tzinfo=UTC)
     with pytest.raises(BadRecord, match="3600 s in the past"):
         parse_reading(dict(doc, ts="2026-01-01T10:59:59Z"), **args)
 

@@ -191,7 +191,7 @@ def test_emulator_gap_msk_event_source_controls_check_mode_makes_no_write(stub, 
 
 def test_emulator_gap_msk_event_source_partial_batch_response_follows_the_option(stub, capsys):
     stub.add_response("list_event_source_mappings", {"EventSourceMappings": [mapping(
-        **dict(CONTROLS, FunctionResponseTypes=["ReportBatchItemFailures"]))]}, LIST)
+        **{**CONTROLS, "FunctionResponseTypes": ["ReportBatchItemFailures"]})]}, LIST)
     stub.add_response("update_event_source_mapping", mapping(state="Updating", **CONTROLS),
                       {"UUID": UUID, "FunctionResponseTypes": []})
     stub.add_response("get_event_source_mapping", mapping(**CONTROLS), {"UUID": UUID})
