@@ -183,7 +183,7 @@ def classify(method: str, path: str, headers, body: bytes) -> tuple[str, str, st
 
 
 def error_response(protocol: str, kind: str, service: str = "") -> tuple[int, dict, bytes, str]:
-    """(status, headers, body, code) of an injected fault in the protocol's own format."""
+    """(status, headers, body, code) of an injected fault in the protocol's own format; code: what the client sees."""
     family = "json" if protocol == "cbor" else protocol
     status, code, message = ERRORS[(family, kind)]
     request_id = str(uuid.uuid4())
@@ -203,15 +203,18 @@ def error_response(protocol: str, kind: str, service: str = "") -> tuple[int, di
         headers["x-amz-request-id"] = request_id
     elif protocol == "cbor":
         headers.update({"Content-Type": "application/cbor", "Smithy-Protocol": "rpc-v2-cbor"})
+        seen = code
         if service in QUERY_COMPATIBLE_SERVICES:
-            headers["x-amzn-query-error"] = f"{QUERY_COMPATIBLE.get(code, code)};Sender"
-        return status, headers, _cbor_map({"__type": code, "message": message}), code
+            seen = QUERY_COMPATIBLE.get(code, code)
+            headers["x-amzn-query-error"] = f"{seen};Sender"
+        return status, headers, _cbor_map({"__type": code, "message": message}), seen
     else:  # json, rest-json
         headers.update({"Content-Type": "application/x-amz-json-1.1" if protocol == "json" else "application/json",
                         "x-amzn-ErrorType": code})
-        if service in QUERY_COMPATIBLE_SERVICES:
-            headers["x-amzn-query-error"] = f"{QUERY_COMPATIBLE.get(code, code)};Sender"
         body = json.dumps({"__type": code, "message": message})
+        if service in QUERY_COMPATIBLE_SERVICES:
+            code = QUERY_COMPATIBLE.get(code, code)  # what botocore reports (and what is counted)
+            headers["x-amzn-query-error"] = f"{code};Sender"
     return status, headers, body.encode(), code
 
 
