@@ -90,13 +90,14 @@ def fleet_errors(hostvars, groups, env=None, known_envs=(), role_specs=None):
         keys = [k for k in names if k.startswith(fleet.TENANT_FIELD_PREFIXES)]
         if known is not None:
             unknown_errors.extend(preflight_limits.unknown_var_errors(host, names, known))
-        values, eval_errors = _host_vars(hostvars, host, set(keys) | role_var_names)
+        values, eval_errors = _host_vars(hostvars, host, set(keys) | role_var_names | {"platform_aws_account_id"})
         hosts[host] = values
         errors.extend(eval_errors)
         if host in groups.get("tenants", []):
             tenants[host] = values
             errors.extend(fleet.validate_tenant(host, values))
         role_errors.extend(fleet.validate_role_vars(host, values, role_specs))
+        role_errors.extend(fleet.validate_account(env, host, values))
     errors.extend(fleet.validate_fleet(tenants))
     shared = list(groups.get("platform_shared", []))
     for check in checks:

@@ -62,6 +62,23 @@ def validate_env(env, known_envs):
     return []
 
 
+# Environments on real AWS: each must be pinned to its account, so credentials of another account never converge.
+ACCOUNT_REQUIRED_ENVS = ("dev", "prod")
+ACCOUNT_ID_RE = re.compile(r"[0-9]{12}")
+
+
+def validate_account(env, host, hvars):
+    """``platform_aws_account_id``: 12 digits when set, and required for dev and prod."""
+    account = hvars.get("platform_aws_account_id")
+    account = "" if account is None else str(account)
+    if account and not ACCOUNT_ID_RE.fullmatch(account):
+        return [PreflightError(host, "platform_aws_account_id", "%r is not a 12-digit AWS account id" % account)]
+    if not account and env in ACCOUNT_REQUIRED_ENVS:
+        return [PreflightError(host, "platform_aws_account_id", "is required for env=%s: pin the environment to its "
+                               "AWS account in group_vars/env_%s.yml" % (env, env))]
+    return []
+
+
 def validate_tenant(host, tvars):
     """Check one tenant host's own fields. ``tvars`` is a mapping of the host's variables."""
     errors = []

@@ -88,3 +88,23 @@ def test_collapse_reports_group_wide_problem_once():
     errors = [fleet.PreflightError(h, "network_az_count", "bad") for h in ("a", "b")]
     assert [str(e) for e in fleet.collapse(errors, ["a", "b"])] == ["all hosts (group_vars): network_az_count: bad"]
     assert [str(e) for e in fleet.collapse(errors[:1], ["a", "b"])] == ["a: network_az_count: bad"]
+
+
+@pytest.mark.parametrize("env, account, problem", [
+    ("prod", "", "is required for env=prod"),
+    ("dev", None, "is required for env=dev"),
+    ("prod", "12345678901", "is not a 12-digit AWS account id"),
+    ("local", "12345678901a", "is not a 12-digit AWS account id"),
+    ("prod", "123456789012\n", "is not a 12-digit AWS account id"),
+    ("prod", "123456789012", None),
+    ("prod", 123456789012, None),
+    ("local", "", None),
+])
+def test_platform_aws_account_id_is_required_for_dev_and_prod(env, account, problem):
+    """Security review: an environment on real AWS is pinned to its account (preflight refuses other credentials)."""
+    errors = [str(e) for e in fleet.validate_account(env, "platform-shared", {"platform_aws_account_id": account})]
+    if problem is None:
+        assert errors == []
+    else:
+        assert len(errors) == 1 and problem in errors[0]
+        assert errors[0].startswith("platform-shared: platform_aws_account_id: ")
