@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -51,13 +54,54 @@ def request_log(endpoints):
     return RequestLog(endpoints["aws"]["request_log"])
 
 
+def _ctl(*args):
+    return subprocess.run([sys.executable, str(ROOT / "localcloud" / "ctl.py"), *args], cwd=ROOT, env=dict(os.environ),
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
 @pytest.fixture(scope="session")
-def converged(endpoints):
-    """Converge env=local twice; return both runs. Tests read the resulting state. The second run is verbose
-    (-vvv): test_databases greps its whole output (task results included) for secrets."""
+def fault_proxy(endpoints):
+    """The local cloud's fault-injecting proxy (localcloud/faults.py), started through ctl.py unless it already runs
+    (then stopped again): {"url": its endpoint, "control": a function that POSTs settings to /_faults}."""
+    running = _ctl("status", "--services", "faults").returncode == 0
+    if not running:
+        started = _ctl("up", "--services", "moto,faults")
+        assert started.returncode == 0, started.stdout + started.stderr
+    info = endpoints["faults"]
+
+    def control(**settings):
+        request = urllib.request.Request(info["control_url"], data=json.dumps(settings).encode(),  # noqa: S310
+                                         method="POST")
+        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 (loopback)
+            return json.loads(answer.read())
+
+    control(throttle=0, unavailable=0, services=[], actions=[], reset=True)
+    yield SimpleNamespace(url=info["endpoint_url"], control=control)
+    control(throttle=0, unavailable=0, reset=True)
+    if not running:
+        stopped = _ctl("down", "--services", "faults")
+        assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+
+
+# The faults of the session's second converge (tests/integration/test_faults.py reads what it did).
+NOOP_THROTTLE, NOOP_UNAVAILABLE, NOOP_SEED = 0.20, 0.05, 13
+
+
+@pytest.fixture(scope="session")
+def converged(endpoints, fault_proxy, request_log):
+    """Converge env=local twice; return both runs. Tests read the resulting state.
+
+    The second run is the no-op: it must report changed=0, and it runs the way production hurts most, through the
+    fault proxy with 20 % throttling + 5 % 503 on every AWS request (its counters: ``second.faults``; mutating
+    requests that reached the emulator: ``second.mutating``), and verbose (-vvv: test_databases greps its whole
+    output, task results included, for secrets)."""
     first = run_playbook("site.yml", "-e", "env=local")
     assert first.rc == 0, first.explain()
-    second = run_playbook("site.yml", "-e", "env=local", "-vvv")
+    fault_proxy.control(throttle=NOOP_THROTTLE, unavailable=NOOP_UNAVAILABLE, seed=NOOP_SEED, reset=True)
+    mark = request_log.mark()
+    second = run_playbook("site.yml", "-e", "env=local", "-e", "platform_aws_endpoint_url=" + fault_proxy.url, "-vvv")
+    second.faults = fault_proxy.control(throttle=0, unavailable=0)
+    second.mutating = request_log.mutating_since(mark)
     assert second.rc == 0, second.explain()
     return first, second
 

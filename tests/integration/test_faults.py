@@ -4,8 +4,8 @@ the requests with the service's own throttling error and 5 % with a 503, and the
 exactly the state of a clean run.
 
 - The proxy's errors are the ones real AWS services return, parsed by real boto3 clients of every protocol.
-- A no-op converge of the shared layer and the dedicated tenant (every module kind: RDS, MSK, Lambda, API
-  Gateway, ...) through the proxy succeeds with changed=0 and no mutating request reaching the emulator.
+- The session's no-op converge of the whole reference fleet (conftest.converged, its second run) goes through the
+  proxy: it succeeds with changed=0 and no mutating request reaching the emulator.
 - A new tenant converged from nothing through the proxy: a clean run afterwards finds nothing to change (so the
   state is exactly a clean run's); then it is destroyed again and the reference fleet is as before.
 """
@@ -14,15 +14,11 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import subprocess
-import sys
-import urllib.request
 
 import boto3
 import pytest
 from botocore.config import Config
-from support.playbook import ROOT, load_fleet, run_playbook, write_inventory
+from support.playbook import load_fleet, run_playbook, write_inventory
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -37,32 +33,11 @@ RAISED_QUOTA = json.dumps(
 )
 
 
-def _ctl(*args):
-    return subprocess.run([sys.executable, str(ROOT / "localcloud" / "ctl.py"), *args], cwd=ROOT, env=dict(os.environ),
-                          capture_output=True, text=True, timeout=120, check=False)
-
-
 @pytest.fixture(scope="module")
-def proxy(endpoints):
-    """The fault proxy of this local cloud (started here through ctl.py unless it already runs, stopped after)."""
-    running = _ctl("status", "--services", "faults").returncode == 0
-    if not running:
-        started = _ctl("up", "--services", "moto,faults")
-        assert started.returncode == 0, started.stdout + started.stderr
-    info = endpoints["faults"]
-
-    def control(**settings):
-        request = urllib.request.Request(info["control_url"], data=json.dumps(settings).encode(),  # noqa: S310
-                                         method="POST")
-        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 (loopback)
-            return json.loads(answer.read())
-
-    control(throttle=0, unavailable=0, reset=True)
-    yield {"url": info["endpoint_url"], "control": control}
-    control(throttle=0, unavailable=0, reset=True)
-    if not running:
-        stopped = _ctl("down", "--services", "faults")
-        assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+def proxy(fault_proxy):
+    """The session's fault proxy (conftest.fault_proxy), as a dict; left with no faults after each use."""
+    yield {"url": fault_proxy.url, "control": fault_proxy.control}
+    fault_proxy.control(throttle=0, unavailable=0, services=[], reset=True)
 
 
 # ------------------------------------------------------------------------------------------- the proxy itself
@@ -139,20 +114,19 @@ def _through(proxy):
     return ["-e", "platform_aws_endpoint_url=" + proxy["url"]]
 
 
-@pytest.mark.runs_last
-def test_noop_converge_under_faults_changes_nothing(converged, proxy, request_log):
-    """20 % throttling + 5 % 503 on every request of a no-op converge of the shared layer and the dedicated
-    tenant (every kind of module): it succeeds, reports changed=0, and no mutating request reaches the emulator."""
-    proxy["control"](throttle=THROTTLE, unavailable=UNAVAILABLE, seed=SEED, services=[], reset=True)
-    mark = request_log.mark()
-    run = run_playbook("site.yml", "-e", "env=local", "--limit", "platform-shared,customer-123", *_through(proxy))
-    stats = proxy["control"](throttle=0, unavailable=0)
-    assert run.rc == 0, run.explain()
-    assert run.changed == 0, run.changed_tasks()
-    assert request_log.mutating_since(mark) == []
-    assert stats["injected"] >= 0.15 * stats["requests"] > 10, stats
+def test_noop_converge_under_faults_changes_nothing(converged):
+    """The session's second converge of the whole reference fleet (tests/integration/conftest.py) is the no-op run
+    under 20 % throttling + 5 % 503 on every AWS request: it succeeded, reported changed=0, no mutating request
+    reached the emulator, and the faults hit every service the platform calls."""
+    _first, second = converged
+    stats = second.faults
+    assert "platform_aws_endpoint_url=" in " ".join(second.args) and (stats["throttle"], stats["unavailable"]) == (0, 0)
+    assert second.rc == 0, second.explain()
+    assert second.changed == 0, second.changed_tasks()
+    assert second.mutating == []
+    assert stats["injected"] >= 0.15 * stats["requests"] > 50, stats
     services = {call.split(":")[0] for call in stats["injected_by_call"]}
-    assert {"ec2", "iam", "logs", "rds", "kafka", "lambda", "apigateway"} <= services, services
+    assert {"ec2", "iam", "logs", "rds", "kafka", "lambda", "apigateway", "s3", "sns", "secretsmanager"} <= services
 
 
 @pytest.fixture(scope="module")
