@@ -43,7 +43,7 @@ options:
       - Attempts (the first included) of each Service Quotas read when it is throttled or answers a server error
         (HTTP 5xx), with jittered exponential backoff. A read that still fails leaves that quota's value C(null).
       - V(1) reads each quota once, without any retry. Meant for an endpoint that answers HTTP 500 for an API it
-        does not implement (the local cloud's emulator: C(group_vars/env_local.yml) sets it through
+        does not implement (the local cloud's emulator, where C(group_vars/env_local.yml) sets it through
         C(network_quota_read_attempts)), where retrying only adds minutes of waiting; not for AWS.
       - Every other call of the module (EC2) always uses the collection's retries.
     type: int

@@ -74,7 +74,7 @@ def stubbed(service, decorator=None):
 def test_each_services_throttling_error_is_retried(service, sleeps):
     operation, params, response = READS[service]
     code, status = THROTTLES[service]
-    _, wrapped, stub = stubbed(service)
+    _client, wrapped, stub = stubbed(service)
     with stub:
         stub.add_client_error(operation, code, http_status_code=status, expected_params=params)
         stub.add_client_error(operation, code, http_status_code=status, expected_params=params)
@@ -86,7 +86,7 @@ def test_each_services_throttling_error_is_retried(service, sleeps):
 
 @pytest.mark.parametrize("code", aws_retry.THROTTLING_CODES)
 def test_every_throttling_code_is_retried_whatever_its_status(code, sleeps):
-    _, wrapped, stub = stubbed("ec2")
+    _client, wrapped, stub = stubbed("ec2")
     with stub:
         stub.add_client_error("describe_vpcs", code, http_status_code=400)
         stub.add_response("describe_vpcs", {"Vpcs": []}, {})
@@ -110,7 +110,7 @@ def test_every_throttling_code_is_retried_whatever_its_status(code, sleeps):
     ],
 )
 def test_server_faults_are_retried(code, status, sleeps):
-    _, wrapped, stub = stubbed("s3")
+    _client, wrapped, stub = stubbed("s3")
     with stub:
         stub.add_client_error("head_bucket", code, http_status_code=status, expected_params={"Bucket": "b"})
         stub.add_response("head_bucket", {}, {"Bucket": "b"})
@@ -136,7 +136,7 @@ def test_server_faults_are_retried(code, status, sleeps):
     ],
 )
 def test_a_client_error_fails_at_once(code, status, sleeps):
-    _, wrapped, stub = stubbed("ec2")
+    _client, wrapped, stub = stubbed("ec2")
     with stub:
         stub.add_client_error("describe_vpcs", code, http_status_code=status)
         stub.add_response("describe_vpcs", {"Vpcs": []}, {})  # would be answered if the call were retried
@@ -147,7 +147,7 @@ def test_a_client_error_fails_at_once(code, status, sleeps):
 
 
 def test_a_caller_can_add_its_own_transient_codes(sleeps):
-    _, wrapped, stub = stubbed("lambda", aws_retry.retry_decorator(extra_codes=["ResourceConflictException"]))
+    _client, wrapped, stub = stubbed("lambda", aws_retry.retry_decorator(extra_codes=["ResourceConflictException"]))
     with stub:
         stub.add_client_error("get_function", "ResourceConflictException", http_status_code=409)
         stub.add_response("get_function", READS["lambda"][2], {"FunctionName": "f"})
@@ -156,9 +156,9 @@ def test_a_caller_can_add_its_own_transient_codes(sleeps):
 
 
 def test_it_gives_up_after_the_configured_attempts_with_capped_jittered_sleeps(sleeps):
-    _, wrapped, stub = stubbed("ec2")
+    _client, wrapped, stub = stubbed("ec2")
     with stub:
-        for _ in range(aws_retry.RETRIES):
+        for _attempt in range(aws_retry.RETRIES):
             stub.add_client_error("describe_vpcs", "RequestLimitExceeded", http_status_code=503)
         with pytest.raises(botocore.exceptions.ClientError):
             wrapped.describe_vpcs(aws_retry=True)
@@ -168,7 +168,7 @@ def test_it_gives_up_after_the_configured_attempts_with_capped_jittered_sleeps(s
 
 
 def test_a_call_without_aws_retry_is_not_retried(sleeps):
-    _, wrapped, stub = stubbed("ec2")
+    _client, wrapped, stub = stubbed("ec2")
     with stub:
         stub.add_client_error("describe_vpcs", "RequestLimitExceeded", http_status_code=503)
         with pytest.raises(botocore.exceptions.ClientError):
@@ -184,7 +184,7 @@ def sg_page(n, token=None):
 
 
 def test_paginate_retries_the_faulted_page_only(sleeps):
-    _, wrapped, stub = stubbed("ec2")
+    _client, wrapped, stub = stubbed("ec2")
     flt = [{"Name": "vpc-id", "Values": ["vpc-1"]}]
     with stub:
         stub.add_response("describe_security_groups", sg_page(1, "t2"), {"Filters": flt})
@@ -202,7 +202,7 @@ def test_paginate_retries_the_faulted_page_only(sleeps):
 
 
 def test_paginate_pages_retries_mid_pagination_on_a_plain_client(sleeps):
-    client, _, stub = stubbed("s3")
+    client, _wrapped, stub = stubbed("s3")
     first = {"Versions": [{"Key": "a", "VersionId": "1"}], "IsTruncated": True, "NextKeyMarker": "a",
              "NextVersionIdMarker": "1"}
     second = {"Versions": [{"Key": "b", "VersionId": "2"}], "IsTruncated": False}
@@ -218,7 +218,7 @@ def test_paginate_pages_retries_mid_pagination_on_a_plain_client(sleeps):
 
 
 def test_paginate_fails_at_once_on_a_validation_error_mid_pagination(sleeps):
-    _, wrapped, stub = stubbed("ec2")
+    _client, wrapped, stub = stubbed("ec2")
     with stub:
         stub.add_response("describe_security_groups", sg_page(1, "t2"), {})
         stub.add_client_error("describe_security_groups", "InvalidParameterValue", http_status_code=400)
@@ -229,7 +229,7 @@ def test_paginate_fails_at_once_on_a_validation_error_mid_pagination(sleeps):
 
 def test_paginate_uses_the_plain_policy_when_given_one_not_the_wrappers_extra_codes(sleeps):
     extra = aws_retry.retry_decorator(extra_codes=["InvalidGroup.NotFound"])
-    _, wrapped, stub = stubbed("ec2", extra)
+    _client, wrapped, stub = stubbed("ec2", extra)
     with stub:
         stub.add_client_error("describe_security_groups", "InvalidGroup.NotFound", http_status_code=400)
         with pytest.raises(botocore.exceptions.ClientError):
@@ -238,7 +238,7 @@ def test_paginate_uses_the_plain_policy_when_given_one_not_the_wrappers_extra_co
 
 
 def test_a_waiter_survives_a_throttled_poll_and_still_sees_the_errors_it_expects(sleeps):
-    _, wrapped, stub = stubbed("ec2")
+    _client, wrapped, stub = stubbed("ec2")
     params = {"GroupIds": ["sg-1"]}
     with stub:
         # security_group_exists treats InvalidGroup.NotFound as "poll again": it must reach the waiter's acceptors
@@ -256,7 +256,7 @@ def test_a_waiter_survives_a_throttled_poll_and_still_sees_the_errors_it_expects
 
 def test_a_plain_waiter_stops_at_a_throttled_poll():
     """What retrying_waiter fixes: botocore's waiter ends on an error its acceptors do not expect."""
-    client, _, stub = stubbed("ec2")
+    client, _wrapped, stub = stubbed("ec2")
     with stub:
         stub.add_client_error("describe_security_groups", "RequestLimitExceeded", http_status_code=503)
         with pytest.raises(botocore.exceptions.WaiterError):
