@@ -331,6 +331,7 @@ class NetworkVpc:
         self.route_tables = {}  # role -> table dict
         self.shared_route_tables = {}
         self.sgs = {}  # role -> group dict
+        self.default_sg = None  # the VPC's default security group (kept closed)
         self.shared_sgs = {}
         self.nats = []
         self.igw = None
@@ -574,6 +575,11 @@ class NetworkVpc:
                             % (name, subnet["SubnetId"], subnet["CidrBlock"], subnet["AvailabilityZone"], cidr, az)
                         )
                     self.ensure_tags(subnet["SubnetId"], _tags(subnet), role, name)
+                    if subnet.get("MapPublicIpOnLaunch"):
+                        # nothing of the platform needs a public IP: NAT gateways get Elastic IPs
+                        self.do("disable auto-assigned public IPs on subnet %s (%s)" % (name, subnet["SubnetId"]),
+                                self.ec2.modify_subnet_attribute, SubnetId=subnet["SubnetId"],
+                                MapPublicIpOnLaunch={"Value": False})
                 self.subnets[(tier, az)] = subnet
 
     def read_route_tables(self):
@@ -772,6 +778,8 @@ class NetworkVpc:
             )
         mine, shared = {}, {}
         for group in groups:
+            if group["GroupName"] == "default" and group["VpcId"] == self.vpc["VpcId"]:
+                self.default_sg = group
             role = _tags(group).get(ROLE, "")
             if not role.startswith("sg:"):
                 continue
@@ -826,6 +834,21 @@ class NetworkVpc:
             else:
                 self.ensure_tags(group["GroupId"], _tags(group), "sg:%s" % role, name)
             self.sgs[role] = group
+        self.close_default_security_group()
+
+    def close_default_security_group(self):
+        """The VPC's default security group keeps no rule (CIS 5.4): nothing of the platform uses it, and anything
+        placed in it by mistake reaches nothing and is reached by nothing."""
+        group = getattr(self, "default_sg", None)
+        if not group:
+            return
+        for key, method, direction in (("IpPermissions", self.ec2.revoke_security_group_ingress, "ingress"),
+                                       ("IpPermissionsEgress", self.ec2.revoke_security_group_egress, "egress")):
+            rules = group.get(key) or []
+            if rules:
+                self.do("remove the %d %s rule(s) of the default security group %s of %s"
+                        % (len(rules), direction, group["GroupId"], self.name),
+                        method, GroupId=group["GroupId"], IpPermissions=rules)
 
     def desired_rules(self):
         """{group role: set(rule)} for this VPC's groups, plus {shared group role: set(rule)} for peered tenants."""

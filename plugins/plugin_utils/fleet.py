@@ -88,8 +88,8 @@ def validate_tenant(host, tvars):
 
     for field in sorted(k for k in tvars if k.startswith(TENANT_FIELD_PREFIXES) and k not in TENANT_FIELDS):
         close = difflib.get_close_matches(field, sorted(TENANT_FIELDS), n=1, cutoff=0.8)
-        err(field, "unknown tenant field%s (known: %s)" % ("; did you mean %s?" % close[0] if close else "",
-                                                          ", ".join(sorted(TENANT_FIELDS))))
+        hint = "; did you mean %s?" % close[0] if close else ""
+        err(field, "unknown tenant field%s (known: %s)" % (hint, ", ".join(sorted(TENANT_FIELDS))))
 
     tenant_id = tvars.get("tenant_id")
     if tenant_id is None:

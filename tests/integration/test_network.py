@@ -293,6 +293,21 @@ def test_nothing_is_open_to_the_internet(state):
                 assert not perm.get("IpRanges"), (group["GroupName"], perm)
 
 
+def test_default_security_groups_have_no_rules(state):
+    """Security review (CIS 5.4): the default security group of every platform VPC keeps no rule at all."""
+    defaults = [g for g in items(state, "sg") if g["GroupName"] == "default"]
+    assert {g["VpcId"] for g in defaults} == {v["VpcId"] for v in state["vpcs"].values()}
+    for group in defaults:
+        assert group["IpPermissions"] == [] and group["IpPermissionsEgress"] == [], group
+
+
+def test_no_subnet_assigns_public_ips(state):
+    """Security review: no subnet, the public tier included, gives instances a public IP on launch."""
+    subnets = items(state, "subnet")
+    assert subnets and all(s["MapPublicIpOnLaunch"] is False for s in subnets), [
+        s["SubnetId"] for s in subnets if s["MapPublicIpOnLaunch"]]
+
+
 @pytest.mark.parametrize("scope", ["shared", "customer-123", "customer-456"])
 def test_isolated_network_acl(state, scope):
     vpc = vpc_of(state, scope)
