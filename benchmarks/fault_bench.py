@@ -67,8 +67,8 @@ def main():
             mark = log.mark()
             extra = ["--limit", args.limit] if args.limit else []
             began = time.monotonic()
-            run = run_playbook("site.yml", "-e", "env=local", "-e", "platform_aws_endpoint_url=" + proxy["endpoint_url"],
-                               *extra)
+            run = run_playbook("site.yml", "-e", "env=local",
+                               "-e", "platform_aws_endpoint_url=" + proxy["endpoint_url"], *extra)
             wall = time.monotonic() - began
             stats = control(proxy["control_url"], throttle=0, unavailable=0)
             rows.append({"rate": rate, "success": run.rc == 0, "changed": run.changed, "wall_s": round(wall, 1),
