@@ -92,7 +92,7 @@ def aws_client(lc_endpoints):
 
 def test_endpoints_file_is_private(lc_endpoints):
     assert (state_dir() / "endpoints.json").stat().st_mode & 0o077 == 0
-    assert set(lc_endpoints) == {"aws", "postgres", "timescaledb", "kafka"}
+    assert set(lc_endpoints) == {"aws", "postgres", "timescaledb", "kafka", "faults"}  # faults: the optional proxy
 
 
 def test_aws_calls_and_request_log(lc_endpoints, aws_client):
