@@ -19,30 +19,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
+from support.faults import control, ctl  # noqa: E402
 from support.playbook import run_playbook  # noqa: E402
 
 from localcloud.requestlog import RequestLog  # noqa: E402
-
-
-def ctl(*args):
-    return subprocess.run([sys.executable, str(ROOT / "localcloud" / "ctl.py"), *args], cwd=ROOT, check=False,
-                          capture_output=True, text=True)
-
-
-def control(url, **settings):
-    request = urllib.request.Request(url, data=json.dumps(settings).encode(), method="POST")  # noqa: S310
-    with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 (loopback)
-        return json.loads(answer.read())
 
 
 def main():

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
 
 import boto3
 import pytest
 from support.databases import pg_connect, tsdb_connect
+from support.faults import control as faults_control
+from support.faults import ctl
 from support.playbook import ROOT, run_playbook
 
 from localcloud.requestlog import RequestLog
@@ -54,32 +53,24 @@ def request_log(endpoints):
     return RequestLog(endpoints["aws"]["request_log"])
 
 
-def _ctl(*args):
-    return subprocess.run([sys.executable, str(ROOT / "localcloud" / "ctl.py"), *args], cwd=ROOT, env=dict(os.environ),
-                          capture_output=True, text=True, timeout=120, check=False)
-
-
 @pytest.fixture(scope="session")
 def fault_proxy(endpoints):
     """The local cloud's fault-injecting proxy (localcloud/faults.py), started through ctl.py unless it already runs
     (then stopped again): {"url": its endpoint, "control": a function that POSTs settings to /_faults}."""
-    running = _ctl("status", "--services", "faults").returncode == 0
+    running = ctl("status", "--services", "faults").returncode == 0
     if not running:
-        started = _ctl("up", "--services", "moto,faults")
+        started = ctl("up", "--services", "moto,faults")
         assert started.returncode == 0, started.stdout + started.stderr
     info = endpoints["faults"]
 
     def control(**settings):
-        request = urllib.request.Request(info["control_url"], data=json.dumps(settings).encode(),  # noqa: S310
-                                         method="POST")
-        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 (loopback)
-            return json.loads(answer.read())
+        return faults_control(info["control_url"], **settings)
 
     control(throttle=0, unavailable=0, services=[], actions=[], reset=True)
     yield SimpleNamespace(url=info["endpoint_url"], control=control)
     control(throttle=0, unavailable=0, reset=True)
     if not running:
-        stopped = _ctl("down", "--services", "faults")
+        stopped = ctl("down", "--services", "faults")
         assert stopped.returncode == 0, stopped.stdout + stopped.stderr
 
 

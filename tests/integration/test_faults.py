@@ -35,8 +35,8 @@ RAISED_QUOTA = json.dumps(
 
 @pytest.fixture(scope="module")
 def proxy(fault_proxy):
-    """The session's fault proxy (conftest.fault_proxy), as a dict; left with no faults after each use."""
-    yield {"url": fault_proxy.url, "control": fault_proxy.control}
+    """The session's fault proxy (conftest.fault_proxy); left with no faults after this module."""
+    yield fault_proxy
     fault_proxy.control(throttle=0, unavailable=0, services=[], reset=True)
 
 
@@ -75,43 +75,43 @@ def clients(proxy, endpoints):
     session = boto3.session.Session(aws_access_key_id=cfg["access_key"], aws_secret_access_key=cfg["secret_key"],
                                     region_name=cfg["region"])
     once = Config(retries={"total_max_attempts": 1})
-    return {name: session.client(name, endpoint_url=proxy["url"], config=once) for name in CALLS}
+    return {name: session.client(name, endpoint_url=proxy.url, config=once) for name in CALLS}
 
 
 @pytest.mark.parametrize("service", sorted(CALLS))
 def test_proxy_answers_each_protocol_with_the_services_own_errors(proxy, clients, service):
     call, throttle_code, throttle_status = CALLS[service]
     client = clients[service]
-    proxy["control"](throttle=1.0, unavailable=0, reset=True)
+    proxy.control(throttle=1.0, unavailable=0, reset=True)
     assert _error(client, call) == (throttle_code, throttle_status)
-    proxy["control"](throttle=0, unavailable=1.0)
+    proxy.control(throttle=0, unavailable=1.0)
     code, status = _error(client, call)
     assert status == 503 and code in ("Unavailable", "ServiceUnavailable", "ServiceUnavailableException"), code
-    proxy["control"](throttle=0, unavailable=0)
+    proxy.control(throttle=0, unavailable=0)
     assert _error(client, call) is None  # forwarded to the emulator
-    stats = proxy["control"]()
+    stats = proxy.control()
     assert (stats["requests"], stats["forwarded"], stats["injected"]) == (3, 1, 2)
     assert stats["injected_by_code"] == {throttle_code: 1, code: 1}
 
 
 def test_proxy_faults_are_seeded_and_can_be_aimed(proxy, clients):
     def pattern():
-        proxy["control"](throttle=0.5, unavailable=0, seed=7, reset=True)
+        proxy.control(throttle=0.5, unavailable=0, seed=7, reset=True)
         return [_error(clients["sts"], CALLS["sts"][0]) is None for _ in range(12)]
 
     first = pattern()
     assert first == pattern() and 0 < sum(first) < 12
-    proxy["control"](throttle=1.0, unavailable=0, services=["ec2"], reset=True)
+    proxy.control(throttle=1.0, unavailable=0, services=["ec2"], reset=True)
     assert _error(clients["sts"], CALLS["sts"][0]) is None
     assert _error(clients["ec2"], CALLS["ec2"][0]) == ("RequestLimitExceeded", 503)
-    proxy["control"](throttle=0, services=[], reset=True)
+    proxy.control(throttle=0, services=[], reset=True)
 
 
 # ------------------------------------------------------------------------------------------- converges under faults
 
 
 def _through(proxy):
-    return ["-e", "platform_aws_endpoint_url=" + proxy["url"]]
+    return ["-e", "platform_aws_endpoint_url=" + proxy.url]
 
 
 def test_noop_converge_under_faults_changes_nothing(converged):
@@ -137,9 +137,9 @@ def new_tenant(converged, proxy, tmp_path_factory, request_log):
     }
     inventory = write_inventory(tmp_path_factory.mktemp("faults-tenant"), fleet)
     args = ["-i", str(inventory), "-e", "env=local", "-e", RAISED_QUOTA, "--limit", NEW_TENANT]
-    proxy["control"](throttle=THROTTLE, unavailable=UNAVAILABLE, seed=SEED + 1, services=[], reset=True)
+    proxy.control(throttle=THROTTLE, unavailable=UNAVAILABLE, seed=SEED + 1, services=[], reset=True)
     faulted = run_playbook("playbooks/tenants.yml", *args, *_through(proxy))
-    stats = proxy["control"](throttle=0, unavailable=0)
+    stats = proxy.control(throttle=0, unavailable=0)
     mark = request_log.mark()
     clean = run_playbook("playbooks/tenants.yml", *args)
     clean_mutating = request_log.mutating_since(mark)
