@@ -226,28 +226,35 @@ def _effective(hvars, defaults, name):
     return defaults.get(name) if value is None else value
 
 
+# (low, high, role): high must not be below low (RDS storage autoscaling, Lambda event pollers); missing values come
+# from the role's defaults.
+ORDERED = (
+    ("databases_allocated_storage", "databases_max_allocated_storage", "databases"),
+    ("compute_event_source_min_pollers", "compute_event_source_max_pollers", "compute"),
+)
+
+
 @functools.lru_cache(maxsize=None)
-def _databases_defaults(root=ROOT):
-    return _load(Path(root) / "roles" / "databases" / "defaults" / "main.yml")
+def _role_defaults(role, root=ROOT):
+    return _load(Path(root) / "roles" / role / "defaults" / "main.yml")
 
 
 def host_limit_errors(host, hvars, defaults=None):
     """Range problems of one host's values (only the variables the host has; role defaults are unit tested)."""
-    defaults = _databases_defaults() if defaults is None else defaults
     errors = [PreflightError(host, name, problem) for name in sorted(LIMITS) if name in hvars
               for problem in [limit_problem(name, hvars[name])] if problem]
     for name in sorted(NESTED_LIMITS):
         if hvars.get(name) is not None:
             errors.extend(_nested_errors(host, name, hvars[name]))
     bad = {e.field for e in errors}
-    # Storage autoscaling: the ceiling must not be below the allocated storage (RDS refuses it).
-    if "databases_allocated_storage" in hvars or "databases_max_allocated_storage" in hvars:
-        allocated = _as_number(_effective(hvars, defaults, "databases_allocated_storage"), "int")
-        ceiling = _as_number(_effective(hvars, defaults, "databases_max_allocated_storage"), "int")
-        if not bad & {"databases_allocated_storage", "databases_max_allocated_storage"} \
-                and allocated is not None and ceiling is not None and ceiling < allocated:
-            errors.append(PreflightError(host, "databases_max_allocated_storage",
-                                         "%d is below databases_allocated_storage (%d)" % (ceiling, allocated)))
+    for low_name, high_name, role in ORDERED:
+        if (low_name not in hvars and high_name not in hvars) or bad & {low_name, high_name}:
+            continue
+        role_defaults = _role_defaults(role) if defaults is None else defaults
+        low = _as_number(_effective(hvars, role_defaults, low_name), "int")
+        high = _as_number(_effective(hvars, role_defaults, high_name), "int")
+        if low is not None and high is not None and high < low:
+            errors.append(PreflightError(host, high_name, "%d is below %s (%d)" % (high, low_name, low)))
     return errors
 
 

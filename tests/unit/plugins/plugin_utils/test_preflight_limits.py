@@ -226,3 +226,16 @@ def test_filter_reports_a_group_vars_typo_once():
 
 def test_filter_passes_the_good_fleet():
     assert _run(*_fleet()) == []
+
+
+def test_event_source_pollers_ceiling_not_below_floor():
+    errors = pl.host_limit_errors("h1", {"compute_event_source_min_pollers": 5})  # the ceiling's default is 2
+    assert [str(e) for e in errors] == [
+        "h1: compute_event_source_max_pollers: 2 is below compute_event_source_min_pollers (5)"]
+    assert pl.host_limit_errors("h1", {"compute_event_source_min_pollers": 2}) == []
+
+
+@pytest.mark.parametrize("name", ["compute_event_source_max_retries", "compute_event_source_max_record_age_seconds"])
+def test_event_source_retries_and_record_age_are_bounded(name):
+    """Lambda accepts -1 (infinite); preflight does not: a bad batch must not retry until its records expire."""
+    assert [e.field for e in pl.host_limit_errors("h1", {name: -1})] == [name]
