@@ -25,6 +25,9 @@ import random
 import re
 import time
 
+from ansible.module_utils.basic import missing_required_lib
+from ansible_collections.manufacturing.platform.plugins.module_utils import aws_retry
+
 try:
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import (
@@ -1137,3 +1140,70 @@ class MskApiTransport:
             self._delete(entry)
             done.append(action_delete(entry))
         return done
+
+
+# -- how a module reaches the cluster (the options of doc fragment manufacturing.platform.kafka_connection) ---------
+MSK_TOPIC_API_BOTOCORE = "1.42.46"
+
+
+def connection_argument_spec():
+    """Argument spec of the connection options shared by msk_topic and msk_topic_info."""
+    return {
+        "transport": {"type": "str", "choices": ["kafka", "msk_api"], "default": "kafka"},
+        "bootstrap_servers": {"type": "list", "elements": "str"},
+        "security_protocol": {"type": "str", "choices": ["PLAINTEXT", "SSL", "SASL_SSL"], "default": "PLAINTEXT"},
+        "sasl_mechanism": {"type": "str", "choices": ["OAUTHBEARER"], "default": "OAUTHBEARER"},
+        "ssl_ca_location": {"type": "path"},
+        "connect_timeout": {"type": "int", "default": 10},
+        "request_timeout": {"type": "int", "default": 30},
+        "max_retries": {"type": "int", "default": 5},
+        "cluster_arn": {"type": "str"},
+    }
+
+
+def transport_from_module(module):
+    """The transport the module's parameters ask for (an AnsibleAWSModule; fails the module on a missing library)."""
+    return kafka_transport(module) if module.params["transport"] == "kafka" else msk_api_transport(module)
+
+
+def kafka_transport(module):
+    params = module.params
+    if not HAS_CONFLUENT_KAFKA:
+        module.fail_json(msg=missing_required_lib("confluent-kafka"), exception=str(CONFLUENT_KAFKA_IMPORT_ERROR))
+    oauth_cb = None
+    if params["security_protocol"] == "SASL_SSL" and params["sasl_mechanism"] == "OAUTHBEARER":
+        if not HAS_MSK_IAM_SIGNER:
+            module.fail_json(
+                msg=missing_required_lib("aws-msk-iam-sasl-signer-python"),
+                exception=str(MSK_IAM_SIGNER_IMPORT_ERROR),
+            )
+        oauth_cb = make_msk_iam_oauth_cb(
+            module.region,
+            access_key=params.get("access_key"),
+            secret_key=params.get("secret_key"),
+            session_token=params.get("session_token"),
+            profile=params.get("profile"),
+        )
+    conf = build_admin_config(
+        params["bootstrap_servers"],
+        security_protocol=params["security_protocol"],
+        sasl_mechanism=params["sasl_mechanism"],
+        ssl_ca_location=params["ssl_ca_location"],
+        connect_timeout=params["connect_timeout"],
+        oauth_cb=oauth_cb,
+    )
+    return KafkaAdminTransport(
+        conf,
+        connect_timeout=params["connect_timeout"],
+        request_timeout=params["request_timeout"],
+        max_retries=params["max_retries"],
+    )
+
+
+def msk_api_transport(module):
+    params = module.params
+    module.require_botocore_at_least(MSK_TOPIC_API_BOTOCORE, reason="to use the MSK topic API (transport=msk_api)")
+    client = aws_retry.client(module, "kafka", extra_codes=MSK_RETRY_ERROR_CODES,
+                              retries=max(1, params["max_retries"]))
+    return MskApiTransport(client, params["cluster_arn"], wait=params.get("wait") or False,
+                          wait_timeout=params.get("wait_timeout") or 120)

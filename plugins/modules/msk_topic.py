@@ -77,58 +77,6 @@ options:
         does not tell which configs are set on the topic).
     type: bool
     default: false
-  transport:
-    description:
-      - V(kafka) uses the Kafka admin protocol (needs network access to the brokers).
-      - V(msk_api) uses the MSK topic API of the AWS C(kafka) service (needs O(cluster_arn)).
-    type: str
-    choices: [kafka, msk_api]
-    default: kafka
-  bootstrap_servers:
-    description:
-      - Brokers to connect to, C(host:port). Required with O(transport=kafka).
-    type: list
-    elements: str
-  security_protocol:
-    description:
-      - Protocol used to talk to the brokers. Use V(SASL_SSL) with O(sasl_mechanism=OAUTHBEARER) for MSK
-        IAM authentication (port 9098), V(SSL) for TLS (port 9094), V(PLAINTEXT) for a local broker.
-    type: str
-    choices: [PLAINTEXT, SSL, SASL_SSL]
-    default: PLAINTEXT
-  sasl_mechanism:
-    description:
-      - SASL mechanism with O(security_protocol=SASL_SSL). V(OAUTHBEARER) authenticates with MSK IAM
-        tokens signed for O(region) with the module's AWS credentials (O(access_key)/O(secret_key)/
-        O(session_token), else O(profile), else the default credential chain).
-    type: str
-    choices: [OAUTHBEARER]
-    default: OAUTHBEARER
-  ssl_ca_location:
-    description:
-      - CA bundle used to verify the brokers' certificates. Defaults to the system trust store.
-    type: path
-  connect_timeout:
-    description:
-      - Seconds to wait for the brokers to answer the first metadata request; an unreachable cluster
-        fails after this time.
-    type: int
-    default: 10
-  request_timeout:
-    description:
-      - Seconds allowed for each admin request (create, alter, delete, describe configs).
-    type: int
-    default: 30
-  max_retries:
-    description:
-      - How many times a throttled request or one failing with a transient broker error is retried
-        (jittered exponential backoff).
-    type: int
-    default: 5
-  cluster_arn:
-    description:
-      - ARN of the MSK cluster. Required with O(transport=msk_api).
-    type: str
   wait:
     description:
       - With O(transport=msk_api), poll DescribeTopic after each change until the topic is ACTIVE (or gone).
@@ -156,6 +104,7 @@ requirements:
   - confluent-kafka (for O(transport=kafka))
   - aws-msk-iam-sasl-signer-python (for O(sasl_mechanism=OAUTHBEARER))
 extends_documentation_fragment:
+  - manufacturing.platform.kafka_connection
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
@@ -267,33 +216,23 @@ broker_count:
   sample: 3
 """
 
-from ansible.module_utils.basic import missing_required_lib
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.manufacturing.platform.plugins.module_utils import aws_retry
 from ansible_collections.manufacturing.platform.plugins.module_utils.kafka_topics import (
-    CONFLUENT_KAFKA_IMPORT_ERROR,
-    HAS_CONFLUENT_KAFKA,
-    HAS_MSK_IAM_SIGNER,
-    MSK_IAM_SIGNER_IMPORT_ERROR,
-    MSK_RETRY_ERROR_CODES,
-    KafkaAdminTransport,
     KafkaTopicError,
-    MskApiTransport,
-    build_admin_config,
     build_diff,
     build_result_topics,
     compute_plan,
+    connection_argument_spec,
     describe_actions,
-    make_msk_iam_oauth_cb,
     normalize_topics,
     plan_changed,
+    transport_from_module,
 )
-
-MSK_TOPIC_API_BOTOCORE = "1.42.46"
 
 
 def argument_spec():
     return {
+        **connection_argument_spec(),
         "topics": {
             "type": "list",
             "elements": "dict",
@@ -308,60 +247,9 @@ def argument_spec():
         },
         "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
         "purge_configs": {"type": "bool", "default": False},
-        "transport": {"type": "str", "choices": ["kafka", "msk_api"], "default": "kafka"},
-        "bootstrap_servers": {"type": "list", "elements": "str"},
-        "security_protocol": {"type": "str", "choices": ["PLAINTEXT", "SSL", "SASL_SSL"], "default": "PLAINTEXT"},
-        "sasl_mechanism": {"type": "str", "choices": ["OAUTHBEARER"], "default": "OAUTHBEARER"},
-        "ssl_ca_location": {"type": "path"},
-        "connect_timeout": {"type": "int", "default": 10},
-        "request_timeout": {"type": "int", "default": 30},
-        "max_retries": {"type": "int", "default": 5},
-        "cluster_arn": {"type": "str"},
         "wait": {"type": "bool", "default": False},
         "wait_timeout": {"type": "int", "default": 120},
     }
-
-
-def kafka_transport(module):
-    params = module.params
-    if not HAS_CONFLUENT_KAFKA:
-        module.fail_json(msg=missing_required_lib("confluent-kafka"), exception=str(CONFLUENT_KAFKA_IMPORT_ERROR))
-    oauth_cb = None
-    if params["security_protocol"] == "SASL_SSL" and params["sasl_mechanism"] == "OAUTHBEARER":
-        if not HAS_MSK_IAM_SIGNER:
-            module.fail_json(
-                msg=missing_required_lib("aws-msk-iam-sasl-signer-python"),
-                exception=str(MSK_IAM_SIGNER_IMPORT_ERROR),
-            )
-        oauth_cb = make_msk_iam_oauth_cb(
-            module.region,
-            access_key=params.get("access_key"),
-            secret_key=params.get("secret_key"),
-            session_token=params.get("session_token"),
-            profile=params.get("profile"),
-        )
-    conf = build_admin_config(
-        params["bootstrap_servers"],
-        security_protocol=params["security_protocol"],
-        sasl_mechanism=params["sasl_mechanism"],
-        ssl_ca_location=params["ssl_ca_location"],
-        connect_timeout=params["connect_timeout"],
-        oauth_cb=oauth_cb,
-    )
-    return KafkaAdminTransport(
-        conf,
-        connect_timeout=params["connect_timeout"],
-        request_timeout=params["request_timeout"],
-        max_retries=params["max_retries"],
-    )
-
-
-def msk_api_transport(module):
-    params = module.params
-    module.require_botocore_at_least(MSK_TOPIC_API_BOTOCORE, reason="to use the MSK topic API (transport=msk_api)")
-    client = aws_retry.client(module, "kafka", extra_codes=MSK_RETRY_ERROR_CODES,
-                              retries=max(1, params["max_retries"]))
-    return MskApiTransport(client, params["cluster_arn"], wait=params["wait"], wait_timeout=params["wait_timeout"])
 
 
 def main():
@@ -388,7 +276,7 @@ def main():
 
     done = []
     try:
-        transport = kafka_transport(module) if params["transport"] == "kafka" else msk_api_transport(module)
+        transport = transport_from_module(module)
         broker_count = transport.broker_count()
         current = transport.fetch([spec["name"] for spec in specs])
         plan = compute_plan(specs, current, purge_configs=params["purge_configs"], broker_count=broker_count)

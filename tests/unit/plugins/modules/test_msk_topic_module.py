@@ -25,6 +25,7 @@ from ansible.module_utils.testing import patch_module_args  # noqa: E402
 from ansible_collections.amazon.aws.plugins.module_utils.retries import RetryingBotoClientWrapper  # noqa: E402
 from botocore.stub import Stubber  # noqa: E402
 
+from ansible_collections.manufacturing.platform.plugins.doc_fragments import kafka_connection  # noqa: E402
 from ansible_collections.manufacturing.platform.plugins.module_utils import kafka_topics as kt  # noqa: E402
 from ansible_collections.manufacturing.platform.plugins.modules import msk_topic  # noqa: E402
 
@@ -154,7 +155,7 @@ def test_module_rejects_bad_topics_before_connecting(capsys, monkeypatch):
     def no_transport(module):
         raise AssertionError("must not connect")
 
-    monkeypatch.setattr(msk_topic, "kafka_transport", no_transport)
+    monkeypatch.setattr(msk_topic, "transport_from_module", no_transport)
     args = {
         "bootstrap_servers": ["127.0.0.1:1"],
         "topics": [{"name": "bad name", "partitions": 1}, {"name": "ok", "partitions": 0}],
@@ -204,7 +205,7 @@ def test_module_wires_msk_iam_oauthbearer(capsys, monkeypatch):
         def validate(self, plan):
             pass
 
-    monkeypatch.setattr(msk_topic, "KafkaAdminTransport", FakeTransport)
+    monkeypatch.setattr(kt, "KafkaAdminTransport", FakeTransport)
     args = {
         "bootstrap_servers": ["b-1.platform.kafka.eu-west-1.amazonaws.com:9098"],
         "security_protocol": "SASL_SSL",
@@ -229,7 +230,9 @@ def test_module_wires_msk_iam_oauthbearer(capsys, monkeypatch):
 
 
 def test_documentation_matches_argument_spec():
+    """The module's options plus those of its doc fragment kafka_connection are its argument spec."""
     doc = yaml.safe_load(msk_topic.DOCUMENTATION)
+    doc["options"].update(yaml.safe_load(kafka_connection.ModuleDocFragment.DOCUMENTATION)["options"])
     spec = msk_topic.argument_spec()
     assert set(doc["options"]) == set(spec)
     for name, option in spec.items():
@@ -241,6 +244,7 @@ def test_documentation_matches_argument_spec():
     assert set(suboptions) == set(spec["topics"]["options"])
     assert doc["version_added"] == "1.0.0"
     assert doc["extends_documentation_fragment"] == [
+        "manufacturing.platform.kafka_connection",
         "amazon.aws.common.modules",
         "amazon.aws.region.modules",
         "amazon.aws.boto3",
