@@ -8,10 +8,16 @@ there once, and then, in this order:
 * rds_postgres_instance refuses a protected instance unless told to turn the protection off, and names each final
   snapshot uniquely (a second deletion of the same identifier does not collide);
 * destroy --check of the tenants reports changes and sends no mutating request;
+* the shared layer is refused, with no mutating request, when a --limit takes it in without every tenant
+  (--limit platform-shared, --limit '!<tenant>', --limit 'platform*'), and, with its own confirmation
+  (-e confirm_destroy_shared=<env>), while any tenant VPC, peering, database, schema or topic is left on it (read
+  back live, before any deletion: a tenant of the same run is not deleted either);
 * destroy --limit <dedicated tenant>, then --limit <shared-tier tenant>, leaves nothing tagged with that tenant nor
   named after it, and every other resource of the environment in place;
-* destroy of the whole environment with destroy_bucket_policy=retain keeps the data-lake and access-log buckets, the
-  KMS key and the log groups, and nothing else;
+* the shared layer is refused while something that belongs to no tenant of the inventory is on it (a database made
+  by hand, a topic of a tenant that left the inventory);
+* destroy of the shared layer alone, confirmed, once the tenants are gone, with destroy_bucket_policy=retain keeps
+  the data-lake and access-log buckets, the KMS key and the log groups, and nothing else;
 * destroy of the whole environment (buckets emptied) leaves nothing tagged with the environment
   (resourcegroupstaggingapi plus the describes of what that API does not cover: IAM roles and policies, REST APIs,
   budgets, dashboards, alarms, topics, log groups, buckets);
@@ -31,6 +37,7 @@ import sys
 
 import boto3
 import pytest
+from confluent_kafka.admin import AdminClient, NewTopic
 from support.databases import pg_connect, tsdb_connect
 from support.playbook import ROOT, load_fleet, run_playbook, write_inventory
 
@@ -333,6 +340,51 @@ def test_destroy_check_mode_sends_no_mutating_request(converged, play, aws, clou
     assert environment(aws) == before
 
 
+@pytest.mark.parametrize("limit", ["platform-shared", "!" + DEDICATED, "platform*"])
+def test_destroy_refuses_the_shared_layer_without_every_tenant(converged, play, aws, cloud, limit):
+    before, log = environment(aws), request_log(cloud)
+    mark = log.mark()
+    run = destroy(play, "--limit", limit)
+    assert run.rc != 0, run.explain()
+    refusal = [m for m in run.failure_messages() if "nothing was deleted" in m and "confirm_destroy_shared" in m]
+    assert refusal, run.explain()
+    out = sorted({DEDICATED, SHARED_TIER} - ({SHARED_TIER} if limit.startswith("!") else set()))
+    assert "but not the tenants %s," % ", ".join(out) in refusal[0], refusal[0]
+    assert log.mutating_since(mark) == []
+    assert environment(aws) == before
+
+
+def shared_usage_refusal(run):
+    found = [m for m in run.failure_messages() if "destroy: refusing to delete the shared layer" in m]
+    assert run.rc != 0 and found, run.explain()
+    return found[0]
+
+
+def test_destroy_shared_layer_confirmed_still_refuses_while_tenants_have_data_on_it(converged, play, aws, cloud):
+    """With -e confirm_destroy_shared the inventory rule is lifted, the live one is not: the shared layer is read back
+    (tenant VPCs, peerings into the shared VPC, databases, TimescaleDB schemas, topics) before anything is deleted,
+    and the run refuses while anything of a tenant outside the run is left, naming each one."""
+    before, log, databases_before = environment(aws), request_log(cloud), database_objects(cloud)
+    mark = log.mark()
+    alone = shared_usage_refusal(destroy(play, "--limit", "platform-shared", "-e", "confirm_destroy_shared=" + ENV))
+    assert "(nothing was deleted)" in alone
+    for tenant_id in (DEDICATED, SHARED_TIER):
+        ident = "t_" + tenant_id.replace("-", "_")
+        assert re.search(r"vpc vpc-\w+ \(%s-%s\)" % (PREFIX, tenant_id), alone), alone
+        for item in ("database " + ident, "schema " + ident, "topic %s.telemetry" % tenant_id):
+            assert item in alone, alone
+    assert re.search(r"tenant %s \([^;]*peering pcx-\w+" % SHARED_TIER, alone), alone  # the shared tier is peered
+
+    # The shared-tier tenant is in the run, the dedicated one is not: refused before the shared-tier tenant goes.
+    with_one = shared_usage_refusal(
+        destroy(play, "--limit", "platform-shared," + SHARED_TIER, "-e", "confirm_destroy_shared=" + ENV)
+    )
+    assert "tenant " + DEDICATED in with_one and "tenant " + SHARED_TIER not in with_one, with_one
+    assert log.mutating_since(mark) == []
+    assert environment(aws) == before
+    assert database_objects(cloud) == databases_before
+
+
 def database_objects(cloud):
     """Tenant roles/databases on the private cloud's PostgreSQL, tenant roles/schemas on its TimescaleDB."""
     with pg_connect(cloud[1]) as conn:
@@ -360,8 +412,37 @@ def test_destroy_one_tenant_leaves_nothing_of_it_and_keeps_the_rest(converged, p
     assert database_objects(cloud) == databases_before - its_databases  # its SQL objects gone, the others kept
 
 
-def test_destroy_env_retaining_data_keeps_only_buckets_keys_and_log_groups(converged, play, aws):
-    run = destroy(play, "-e", "destroy_bucket_policy=retain")
+def test_destroy_shared_layer_refuses_what_belongs_to_no_tenant(converged, play, aws, cloud):
+    """Every tenant of the inventory is gone (the tests above), but a database made by hand and a topic of a tenant
+    that left the inventory are on the shared layer: a whole-environment destroy refuses before any deletion."""
+    assert not tenant(aws, DEDICATED) and not tenant(aws, SHARED_TIER)
+    endpoints = cloud[1]
+    kafka = AdminClient({"bootstrap.servers": endpoints["kafka"]["bootstrap_servers"]})
+    topic = "customer-777.telemetry"
+    kafka.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])[topic].result(30)
+    with pg_connect(endpoints) as conn:
+        conn.autocommit = True
+        conn.execute("CREATE DATABASE reporting")
+    try:
+        before, log = environment(aws), request_log(cloud)
+        mark = log.mark()
+        refusal = shared_usage_refusal(destroy(play))
+        assert "no tenant of the platform (database reporting)" in refusal, refusal
+        assert "tenant customer-777 (topic %s)" % topic in refusal, refusal
+        assert log.mutating_since(mark) == []
+        assert environment(aws) == before
+    finally:
+        kafka.delete_topics([topic])[topic].result(30)
+        with pg_connect(endpoints) as conn:
+            conn.autocommit = True
+            conn.execute("DROP DATABASE IF EXISTS reporting")
+
+
+def test_destroy_shared_layer_alone_once_confirmed_retaining_data(converged, play, aws):
+    """The tenants are gone: the shared layer alone goes with its own confirmation; with
+    destroy_bucket_policy=retain only the data-lake and access-log buckets, the KMS key and the log groups stay."""
+    run = destroy(play, "--limit", "platform-shared", "-e", "confirm_destroy_shared=" + ENV,
+                  "-e", "destroy_bucket_policy=retain")
     assert run.rc == 0, run.explain()
     left = environment(aws)
     buckets = {"arn:aws:s3:::%s-data-123456789012" % PREFIX, "arn:aws:s3:::%s-s3-access-logs-123456789012" % PREFIX}
