@@ -1205,5 +1205,6 @@ def msk_api_transport(module):
     module.require_botocore_at_least(MSK_TOPIC_API_BOTOCORE, reason="to use the MSK topic API (transport=msk_api)")
     client = aws_retry.client(module, "kafka", extra_codes=MSK_RETRY_ERROR_CODES,
                               retries=max(1, params["max_retries"]))
-    return MskApiTransport(client, params["cluster_arn"], wait=params.get("wait") or False,
-                          wait_timeout=params.get("wait_timeout") or 120)
+    return MskApiTransport(
+        client, params["cluster_arn"], wait=params.get("wait") or False, wait_timeout=params.get("wait_timeout") or 120
+    )

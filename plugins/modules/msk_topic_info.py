@@ -28,8 +28,6 @@ options:
       - Also list Kafka's internal topics (names starting with C(__), for example C(__consumer_offsets)).
     type: bool
     default: false
-notes:
-  - Supports check mode (it changes nothing in either mode).
 extends_documentation_fragment:
   - manufacturing.platform.kafka_connection
   - amazon.aws.common.modules
@@ -37,8 +35,11 @@ extends_documentation_fragment:
   - amazon.aws.boto3
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
+    details: Read only; it changes nothing in either mode.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 """
 

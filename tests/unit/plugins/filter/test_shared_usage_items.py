@@ -41,6 +41,7 @@ def test_vpcs_with_a_tenant_tag_are_items():
 
 def test_live_peerings_belong_to_the_tenant_of_the_requester_vpc():
     vpcs = [{"vpc_id": "vpc-1", "tags": {"Tenant": "customer-1"}}]
+
     def peering(ident, status, requester):
         return {"vpc_peering_connection_id": ident, "status": {"code": status},
                 "requester_vpc_info": {"vpc_id": requester}}
