@@ -161,6 +161,8 @@ def test_role_trust_tags_and_attached_tenant_policies(converged, aws):
         trust = role["AssumeRolePolicyDocument"]
         trust = json.loads(trust) if isinstance(trust, str) else trust
         assert [s["Principal"] for s in trust["Statement"]] == [{"Service": "lambda.amazonaws.com"}]
+        # confused-deputy protection: Lambda acting for this account only
+        assert trust["Statement"][0]["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
         assert {t["Key"]: t["Value"] for t in role["Tags"]}["Tenant"] == tenant
         attached = {p["PolicyName"]
                     for p in iam.list_attached_role_policies(RoleName=fn_name(tenant))["AttachedPolicies"]}

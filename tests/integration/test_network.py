@@ -643,3 +643,17 @@ def test_preflight_rejects(preflight_runs, case):
 
 def test_preflight_rejections_made_no_mutating_request(preflight_runs):
     assert preflight_runs[1] == []
+
+
+def test_flow_log_role_is_assumable_only_by_flow_logs_of_this_account(state, aws):
+    """Confused-deputy protection: the delivery role trusts vpc-flow-logs.amazonaws.com for this account's flow
+    logs only (aws:SourceAccount + aws:SourceArn)."""
+    role = aws("iam").get_role(RoleName="mfg-%s-vpc-flow-logs" % ENV)["Role"]
+    trust = role["AssumeRolePolicyDocument"]
+    trust = json.loads(trust) if isinstance(trust, str) else trust
+    (statement,) = trust["Statement"]
+    assert statement["Principal"] == {"Service": "vpc-flow-logs.amazonaws.com"}
+    assert statement["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": "123456789012"},
+        "ArnLike": {"aws:SourceArn": "arn:aws:ec2:*:123456789012:vpc-flow-log/*"},
+    }

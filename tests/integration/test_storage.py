@@ -109,6 +109,10 @@ def test_key_policy_scopes_logs_and_services(keys):
     cost_alerts = stmts["BudgetAndCostAnomalyAlertsPublishToEncryptedSnsTopics"]  # they publish to the ops topic
     assert set(cost_alerts["Principal"]["Service"]) == {"budgets.amazonaws.com", "costalerts.amazonaws.com"}
     assert cost_alerts["Condition"]["StringEquals"]["aws:SourceAccount"] == ACCOUNT
+    alarms = stmts["CloudWatchAlarmsPublishToEncryptedSnsTopics"]  # confused-deputy protection: this account's alarms
+    assert alarms["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert alarms["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT},
+                                   "ArnLike": {"aws:SourceArn": "arn:aws:cloudwatch:us-east-1:%s:alarm:*" % ACCOUNT}}
     tenant = json.loads(kms.get_key_policy(KeyId=aliases["alias/%s-%s" % (PREFIX, DEDICATED)],
                                            PolicyName="default")["Policy"])
     tstmts = {s["Sid"]: s for s in tenant["Statement"]}
