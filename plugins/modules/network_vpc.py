@@ -80,6 +80,13 @@ options:
     description: Create the S3 gateway endpoint on the private route tables.
     type: bool
     default: true
+  endpoint_policy:
+    description:
+      - Policy document of every VPC endpoint of the VPC (the S3 gateway endpoint and the interface endpoints), set
+        when an endpoint is created and put back when it differs (compared as policies, not as text).
+      - Omit to leave the endpoints' policies alone (AWS's default policy allows any principal, any action).
+      - The network role passes one that admits only principals of the platform's account (C(aws:PrincipalAccount)).
+    type: json
   lambda_security_group:
     description: Create the Lambda security group (egress only to the data groups and the endpoints).
     type: bool
@@ -265,6 +272,7 @@ actions:
   sample: ["create subnet mfg-prod-customer-456-private-eu-west-1a 10.1.20.0/24"]
 """
 
+import json
 import time
 
 try:  # noqa: SIM105 - the usual optional-import pattern of AWS modules
@@ -274,6 +282,7 @@ except ImportError:
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.amazon.aws.plugins.module_utils.policy import compare_policies
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import (
     ansible_dict_to_boto3_tag_list,
     boto3_tag_list_to_ansible_dict,
@@ -296,6 +305,16 @@ RETRY_CODES = [
     "InvalidAllocationID.NotFound",
     "InvalidNetworkAclID.NotFound",
 ]
+
+
+def _policy(document):
+    """An endpoint's PolicyDocument (JSON text, or already parsed) as a dict; {} when it has none or it is not JSON."""
+    if isinstance(document, dict):
+        return document
+    try:
+        return json.loads(document or "{}")
+    except ValueError:
+        return {}
 
 
 def _tags(item):
@@ -1214,6 +1233,7 @@ class NetworkVpc:
         if self.params["s3_gateway_endpoint"]:
             wanted.append(("s3", "Gateway"))
         wanted += [(svc, "Interface") for svc in self.params["interface_endpoints"]]
+        policy = json.loads(self.params["endpoint_policy"]) if self.params["endpoint_policy"] else None
         for svc, kind in wanted:
             service = "com.amazonaws.%s.%s" % (self.region, svc)
             role = "vpce:%s" % svc
@@ -1227,6 +1247,8 @@ class NetworkVpc:
                     "security_groups": [self._ids([endpoint_sg], "sg")[0]],
                     "private_dns": True,
                 }
+            if policy is not None:
+                want["policy"] = policy
             self.after[role] = want
             if endpoint is None:
                 self.before[role] = None
@@ -1236,6 +1258,8 @@ class NetworkVpc:
                     VpcEndpointType=kind,
                     TagSpecifications=self.tag_spec("vpc-endpoint", role, name),
                 )
+                if policy is not None:
+                    args["PolicyDocument"] = json.dumps(policy, sort_keys=True)
                 if kind == "Gateway":
                     args["RouteTableIds"] = private_rtbs
                     ready = all(private_rtbs)
@@ -1259,6 +1283,10 @@ class NetworkVpc:
                     "security_groups": sorted(g["GroupId"] for g in endpoint.get("Groups", [])),
                     "private_dns": bool(endpoint.get("PrivateDnsEnabled")),
                 }
+            if policy is not None:
+                have["policy"] = _policy(endpoint.get("PolicyDocument"))
+                if not compare_policies(have["policy"], policy):
+                    have["policy"] = policy  # the same policy, as AWS spells it: no change
             self.before[role] = have
             if have == want:
                 continue
@@ -1277,8 +1305,12 @@ class NetworkVpc:
                         args[remove_key] = rem
             if "private_dns" in want and not have["private_dns"]:
                 args["PrivateDnsEnabled"] = True
+            shown = dict(args)
+            if "policy" in want and have["policy"] != want["policy"]:
+                args["PolicyDocument"] = json.dumps(policy, sort_keys=True)
+                shown["PolicyDocument"] = "<endpoint_policy>"
             self.do(
-                "modify endpoint %s: %s" % (name, ", ".join("%s=%s" % kv for kv in sorted(args.items()))),
+                "modify endpoint %s: %s" % (name, ", ".join("%s=%s" % kv for kv in sorted(shown.items()))),
                 self.ec2.modify_vpc_endpoint if args else None,
                 VpcEndpointId=endpoint["VpcEndpointId"],
                 **args,
@@ -1823,6 +1855,7 @@ def main():
         nat_gateway_count=dict(type="int", default=1),
         interface_endpoints=dict(type="list", elements="str", default=["secretsmanager", "kms", "sns", "logs", "sts"]),
         s3_gateway_endpoint=dict(type="bool", default=True),
+        endpoint_policy=dict(type="json"),
         lambda_security_group=dict(type="bool", default=True),
         data_security_groups=dict(type="bool", default=False),
         data_ports=dict(type="dict", default={"postgres": 5432, "timescaledb": 5432, "msk": 9098}),

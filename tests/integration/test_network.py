@@ -347,6 +347,12 @@ def test_vpc_endpoints(state, scope):
         assert e["PrivateDnsEnabled"] is True
         assert set(e["SubnetIds"]) == private_subnets
         assert [g["GroupId"] for g in e["Groups"]] == [endpoint_sg]
+    # network_endpoint_policy_account_only: only principals of the platform's account use the endpoints
+    for svc, e in endpoints.items():
+        policy = json.loads(e["PolicyDocument"]) if isinstance(e["PolicyDocument"], str) else e["PolicyDocument"]
+        (statement,) = policy["Statement"]
+        assert statement["Effect"] == "Allow" and statement["Principal"] == "*", svc
+        assert statement["Condition"] == {"StringEquals": {"aws:PrincipalAccount": "123456789012"}}, svc
 
 
 def test_flow_logs_to_encrypted_log_groups(state, fleet, aws):
@@ -657,3 +663,41 @@ def test_flow_log_role_is_assumable_only_by_flow_logs_of_this_account(state, aws
         "StringEquals": {"aws:SourceAccount": "123456789012"},
         "ArnLike": {"aws:SourceArn": "arn:aws:ec2:*:123456789012:vpc-flow-log/*"},
     }
+
+
+DRIFT_PLAY = """
+- name: Storage and network of the shared layer (one-role converge; storage publishes the account id)
+  hosts: platform_shared
+  gather_facts: false
+  module_defaults:
+    group/manufacturing.platform.aws:
+      endpoint_url: "{{ platform_aws_endpoint_url }}"
+      region: "{{ platform_aws_region }}"
+      access_key: "{{ platform_aws_access_key }}"
+      secret_key: "{{ platform_aws_secret_key }}"
+  roles:
+    - role: manufacturing.platform.storage
+    - role: manufacturing.platform.network
+"""
+
+
+@pytest.mark.runs_last
+def test_an_endpoint_policy_opened_by_hand_is_put_back(state, aws, tmp_path):
+    """Drift: the shared VPC's S3 gateway endpoint is opened to any principal by hand; the next converge puts the
+    account-only policy back with one ModifyVpcEndpoint, and nothing else of the network changes."""
+    ec2 = aws("ec2")
+    shared = items(state, "vpce", vpc_of(state, "shared")["VpcId"])
+    (endpoint,) = [e for e in shared if e["ServiceName"].endswith(".s3")]
+    ident = endpoint["VpcEndpointId"]
+    opened = {"Version": "2012-10-17",
+              "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}]}
+    ec2.modify_vpc_endpoint(VpcEndpointId=ident, PolicyDocument=json.dumps(opened))
+    playbook = tmp_path / "drift.yml"
+    playbook.write_text(DRIFT_PLAY)
+    run = run_playbook(str(playbook), "-e", "env=local", "--limit", "platform-shared")
+    assert run.rc == 0, run.explain()
+    actions = [a for t, _h, r in run.task_results() if r.get("changed") for a in r.get("actions", [])]
+    assert actions == ["modify endpoint mfg-local-shared-s3: PolicyDocument=<endpoint_policy>"], actions
+    now = ec2.describe_vpc_endpoints(VpcEndpointIds=[ident])["VpcEndpoints"][0]["PolicyDocument"]
+    (statement,) = (json.loads(now) if isinstance(now, str) else now)["Statement"]
+    assert statement["Condition"] == {"StringEquals": {"aws:PrincipalAccount": "123456789012"}}
