@@ -277,6 +277,8 @@ def test_stage_throttling_tracing_access_logs_and_deployment_hash(apis, aws):
         settings = stage["methodSettings"]["*/*"]
         assert settings["throttlingRateLimit"] == gv["compute_api_throttling_rate_limit"]
         assert settings["throttlingBurstLimit"] == gv["compute_api_throttling_burst_limit"]
+        # execution logging of failed requests (compute_api_logging_level), never the bodies
+        assert settings["loggingLevel"] == "ERROR" and not settings.get("dataTraceEnabled")
         assert stage["tracingEnabled"] is True
         assert stage["accessLogSettings"]["destinationArn"] == (
             "arn:aws:logs:%s:%s:log-group:/%s/%s/api/access-logs" % (REGION, ACCOUNT, PREFIX, tenant))
