@@ -39,7 +39,7 @@ import boto3
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 from support.databases import pg_connect, tsdb_connect
-from support.playbook import ROOT, load_fleet, run_playbook, write_inventory
+from support.playbook import ROOT, SHARED_HOST_PLAY_HEADER, load_fleet, run_playbook, write_inventory
 
 from localcloud.requestlog import RequestLog
 
@@ -247,15 +247,7 @@ def test_destroy_refuses_without_confirmation(play, cloud):
 
 PROBE_PLAYBOOK = """
 - name: Delete a probe RDS instance with our module
-  hosts: platform_shared
-  gather_facts: false
-  module_defaults:
-    group/manufacturing.platform.aws:
-      endpoint_url: "{{ platform_aws_endpoint_url }}"
-      region: "{{ platform_aws_region }}"
-      access_key: "{{ platform_aws_access_key }}"
-      secret_key: "{{ platform_aws_secret_key }}"
-  tasks:
+""" + SHARED_HOST_PLAY_HEADER + """  tasks:
     - name: Delete the probe instance, with a final snapshot
       manufacturing.platform.rds_postgres_instance:
         identifier: "{{ probe }}"

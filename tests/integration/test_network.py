@@ -13,7 +13,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from support.playbook import ROOT, load_fleet, run_playbook, write_inventory
+from support.playbook import ROOT, SHARED_HOST_PLAY_HEADER, load_fleet, run_playbook, write_inventory
 
 from ansible_collections.manufacturing.platform.plugins.module_utils import network_cidr
 
@@ -667,15 +667,7 @@ def test_flow_log_role_is_assumable_only_by_flow_logs_of_this_account(state, aws
 
 DRIFT_PLAY = """
 - name: Storage and network of the shared layer (one-role converge; storage publishes the account id)
-  hosts: platform_shared
-  gather_facts: false
-  module_defaults:
-    group/manufacturing.platform.aws:
-      endpoint_url: "{{ platform_aws_endpoint_url }}"
-      region: "{{ platform_aws_region }}"
-      access_key: "{{ platform_aws_access_key }}"
-      secret_key: "{{ platform_aws_secret_key }}"
-  roles:
+""" + SHARED_HOST_PLAY_HEADER + """  roles:
     - role: manufacturing.platform.storage
     - role: manufacturing.platform.network
 """

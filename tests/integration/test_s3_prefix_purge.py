@@ -8,21 +8,13 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from support.playbook import run_playbook
+from support.playbook import SHARED_HOST_PLAY_HEADER, run_playbook
 
 pytestmark = pytest.mark.integration
 
 PLAYBOOK = """
 - name: Purge one prefix
-  hosts: platform_shared
-  gather_facts: false
-  module_defaults:
-    group/manufacturing.platform.aws:
-      endpoint_url: "{{ platform_aws_endpoint_url }}"
-      region: "{{ platform_aws_region }}"
-      access_key: "{{ platform_aws_access_key }}"
-      secret_key: "{{ platform_aws_secret_key }}"
-  tasks:
+""" + SHARED_HOST_PLAY_HEADER + """  tasks:
     - name: Purge the prefix
       manufacturing.platform.s3_prefix_purge:
         bucket: "{{ bucket }}"

@@ -19,6 +19,17 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
+# A test play on the shared-layer host with the inventory's AWS connection: "- name: ..." + this + its roles/tasks.
+SHARED_HOST_PLAY_HEADER = """  hosts: platform_shared
+  gather_facts: false
+  module_defaults:
+    group/manufacturing.platform.aws:
+      endpoint_url: "{{ platform_aws_endpoint_url }}"
+      region: "{{ platform_aws_region }}"
+      access_key: "{{ platform_aws_access_key }}"
+      secret_key: "{{ platform_aws_secret_key }}"
+"""
+
 
 def ansible_env(extra=None):
     env = dict(os.environ)
