@@ -103,6 +103,10 @@ class Ctx:
     def ca_cert(self) -> Path:
         return self.dir("postgres") / "ca.crt"
 
+    @property
+    def tsdb_ca_cert(self) -> Path:
+        return self.dir("timescaledb") / "ca.crt"
+
     def ensure_dirs(self) -> None:
         self.state.mkdir(parents=True, exist_ok=True)
         for service in ALL_SERVICES + OPTIONAL_SERVICES:
@@ -143,7 +147,8 @@ class Ctx:
                 "user": "postgres",
                 "password": self.password("timescaledb"),
                 "dbname": "postgres",
-                "sslmode": "disable",
+                "sslmode": "verify-full",
+                "sslrootcert": str(self.tsdb_ca_cert),
             },
             "kafka": {"bootstrap_servers": f"{HOST}:{self.ports['kafka']}", "security_protocol": "PLAINTEXT"},
             # the fault-injecting proxy (only answers while the faults service runs): point endpoint_url here
@@ -734,6 +739,22 @@ class TimescaleDB(Service):
             if res.returncode != 0:
                 raise LocalCloudError(f"npm ci failed:\n{log_tail(self.log_path(ctx))}")
         ctx.password("timescaledb")
+        self._ensure_tls(ctx)
+
+    @staticmethod
+    def _ensure_tls(ctx: Ctx) -> None:
+        """The server's own CA and certificate (TLS only, as the local PostgreSQL; verify-full against ca.crt)."""
+        from cryptography import x509
+
+        crt, key = ctx.dir("timescaledb") / "server.crt", ctx.dir("timescaledb") / "server.key"
+        if crt.exists() and key.exists() and ctx.tsdb_ca_cert.exists():
+            cert = x509.load_pem_x509_certificate(crt.read_bytes())
+            if cert.not_valid_after_utc - _dt.datetime.now(_dt.UTC) > _dt.timedelta(days=30):
+                return
+        ca_pem, crt_pem, key_pem = make_tls_material()
+        write_private(ctx.tsdb_ca_cert, ca_pem, 0o644)
+        write_private(crt, crt_pem, 0o644)
+        write_private(key, key_pem, 0o600)
 
     def start(self, ctx: Ctx) -> int:
         # In memory on purpose: PGlite's TimescaleDB build, restarted on an existing data dir, comes up without
@@ -747,6 +768,10 @@ class TimescaleDB(Service):
             str(ctx.ports[self.name]),
             "--password-file",
             str(ctx.dir(self.name) / "password"),
+            "--tls-cert",
+            str(ctx.dir(self.name) / "server.crt"),
+            "--tls-key",
+            str(ctx.dir(self.name) / "server.key"),
         ]
         return spawn(cmd, self.log_path(ctx), cwd=ctx.dir(self.name))
 
@@ -763,7 +788,8 @@ class TimescaleDB(Service):
                 user="postgres",
                 password=password,
                 dbname="postgres",
-                sslmode="disable",
+                sslmode="verify-full",
+                sslrootcert=str(ctx.tsdb_ca_cert),
                 connect_timeout=3,
             ) as conn:
                 row = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'").fetchone()
@@ -772,6 +798,9 @@ class TimescaleDB(Service):
         if not row:
             return False, "timescaledb extension not installed"
         return True, f"timescaledb {row[0]}"
+
+    def endpoint_text(self, ctx: Ctx) -> str:
+        return f"{HOST}:{ctx.ports['timescaledb']} (TLS, user postgres)"
 
 
 class Kafka(Service):

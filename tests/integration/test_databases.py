@@ -84,6 +84,25 @@ def test_instances_encrypted_and_sized_per_env(converged, aws):
     assert {"%s-customer-456-postgres" % PREFIX, "%s-customer-789-postgres" % PREFIX}.isdisjoint(ids)
 
 
+def test_enhanced_monitoring_on_every_instance_through_the_environments_role(converged, aws):
+    """Both instances sample OS metrics every 60 s with the environment's monitoring role, which only RDS Enhanced
+    Monitoring acting for this account may assume and which carries AWS's managed policy for it, nothing else."""
+    rds, iam = aws("rds"), aws("iam")
+    role = iam.get_role(RoleName="%s-rds-monitoring" % PREFIX)["Role"]
+    for identifier in (SHARED_ID, DEDICATED_ID):
+        instance = rds.describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"][0]
+        assert (instance["MonitoringInterval"], instance["MonitoringRoleArn"]) == (60, role["Arn"]), identifier
+    trust = role["AssumeRolePolicyDocument"]
+    trust = json.loads(trust) if isinstance(trust, str) else trust
+    assert trust["Statement"] == [{
+        "Effect": "Allow", "Principal": {"Service": "monitoring.rds.amazonaws.com"}, "Action": "sts:AssumeRole",
+        "Condition": {"StringEquals": {"aws:SourceAccount": "123456789012"}}}]
+    attached = iam.list_attached_role_policies(RoleName=role["RoleName"])["AttachedPolicies"]
+    assert [p["PolicyArn"] for p in attached] == [
+        "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"]
+    assert iam.list_role_policies(RoleName=role["RoleName"])["PolicyNames"] == []
+
+
 def test_subnet_group_on_isolated_subnets_and_tls_parameter_group(converged, aws):
     rds, ec2 = aws("rds"), aws("ec2")
     for identifier in (SHARED_ID, DEDICATED_ID):
@@ -316,6 +335,98 @@ def test_no_password_in_verbose_output(converged, aws, endpoints):
                 for kind in ("postgres", "timescaledb")]
     for secret in secrets:
         assert secret and secret not in output
+
+
+# ------------------------------------------------------------------------------------------------ TLS to TimescaleDB
+
+
+def tsdb_connect_as(secret, **overrides):
+    """Connect with a connection secret exactly as the alert processor does (its sslmode and sslrootcert)."""
+    kwargs = dict(host=secret["host"], port=secret["port"], dbname=secret["dbname"], user=secret["username"],
+                  password=secret["password"], sslmode=secret["sslmode"], sslrootcert=secret.get("sslrootcert"),
+                  connect_timeout=90)
+    kwargs.update(overrides)
+    return psycopg.connect(**kwargs)
+
+
+def test_timescaledb_secrets_verify_the_server_and_plaintext_is_refused(converged, aws, endpoints):
+    """Every TimescaleDB secret says verify-full with the CA of the server's certificate; the tenant's own
+    credentials connect over TLS; the server refuses a session without TLS and a client that trusts another CA."""
+    ca = endpoints["timescaledb"]["sslrootcert"]
+    names = ["%s/timescaledb" % PREFIX, "%s/%s/timescaledb-admin" % (PREFIX, DEDICATED)]
+    names += ["%s/%s/timescaledb" % (PREFIX, host) for host in tenants()]
+    for name in names:
+        secret = secret_json(aws, name)
+        assert (secret["sslmode"], secret["sslrootcert"]) == ("verify-full", ca), name
+    for host in tenants():
+        secret = secret_json(aws, "%s/%s/timescaledb" % (PREFIX, host))
+        with tsdb_connect_as(secret) as conn:
+            assert conn.pgconn.ssl_in_use and conn.execute("SELECT current_user").fetchone() == (ident(host),)
+    secret = secret_json(aws, "%s/%s/timescaledb" % (PREFIX, DEDICATED))
+    with pytest.raises(psycopg.OperationalError, match="no encryption"):
+        tsdb_connect_as(secret, sslmode="disable", sslrootcert=None, connect_timeout=10)
+    with pytest.raises(psycopg.OperationalError, match="certificate verify failed"):
+        tsdb_connect_as(secret, sslrootcert=endpoints["postgres"]["sslrootcert"], connect_timeout=10)
+
+
+TSDB_ADMIN_PLAY = """
+- name: The databases role reads a TimescaleDB admin connection (tasks/tsdb_admin.yml)
+  hosts: platform_shared
+  gather_facts: false
+  tasks:
+    - name: Read it as delete, shared_usage and the tenant converge do
+      ansible.builtin.include_role:
+        name: manufacturing.platform.databases
+        tasks_from: tsdb_admin.yml
+
+    - name: Show the TLS settings the modules get
+      ansible.builtin.debug:
+        msg: "tls={{ _databases_tsdb_sslmode }} {{ _databases_tsdb_ca_cert }}"
+"""
+
+
+@pytest.mark.parametrize("env, value, outcome", [
+    ("dev", {"sslmode": "require"}, "refused"),
+    ("prod", {"sslmode": "verify-ca", "sslrootcert": "/etc/ssl/tsdb-ca.pem"}, "refused"),
+    ("dev", {}, "tls=verify-full system"),
+    ("prod", {"sslmode": "verify-full", "sslrootcert": "/etc/ssl/tsdb-ca.pem"}, "tls=verify-full /etc/ssl/tsdb-ca.pem"),
+    ("local", {"sslmode": "require"}, "tls=require "),
+])
+def test_weak_tls_in_a_timescaledb_secret_is_refused_outside_local(tmp_path, aws, endpoints, env, value, outcome):
+    """A connection secret provisioned outside the platform (dev/prod) that does not verify the server stops the
+    role before any connection; without sslmode it gets verify-full with the OS trust store."""
+    name = "tls-probe/%s/%s" % (env, tmp_path.name)
+    secret = dict(host="tsdb.example.internal", port=5432, username="admin", password="probe-only", dbname="tsdb",
+                  **value)
+    aws("secretsmanager").create_secret(Name=name, SecretString=json.dumps(secret))
+    try:
+        cloud = endpoints["aws"]
+        extra = tmp_path / "vars.json"
+        extra.write_text(json.dumps({
+            "env": env, "_databases_tsdb_admin_secret": name,
+            "_databases_aws_lookup": {key: cloud[key] for key in ("endpoint_url", "region", "access_key",
+                                                                  "secret_key")}}))
+        play = tmp_path / "tsdb_admin.yml"
+        play.write_text(TSDB_ADMIN_PLAY)
+        run = run_playbook(str(play), "-e", "@" + str(extra))
+        if outcome == "refused":
+            assert run.rc != 0
+            assert any("platform-shared: the TimescaleDB connection secret %s has sslmode %s" % (
+                name, value["sslmode"]) in m and "verify-full only" in m for m in run.failure_messages()), run.explain()
+        else:
+            assert run.rc == 0, run.explain()
+            assert outcome in run.stdout, run.explain()
+    finally:
+        aws("secretsmanager").delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
+
+
+def test_preflight_refuses_timescaledb_tls_without_verification_outside_local(request_log):
+    mark = request_log.mark()
+    run = run_playbook("playbooks/preflight.yml", "-e", "env=prod", "-e", "databases_timescale_ssl_mode=require")
+    assert run.rc != 0
+    assert any("databases_timescale_ssl_mode: 'require' does not verify the TimescaleDB server" in m
+               for m in run.failure_messages()), run.explain()
+    assert request_log.mutating_since(mark) == []
 
 
 # ------------------------------------------------------------------------------------------------ preflight

@@ -219,6 +219,21 @@ def test_postgres_refuses_plaintext(lc_endpoints):
 # ----------------------------------------------------------------------------------------------------- TimescaleDB
 
 
+def test_timescaledb_tls_verify_full_only(lc_endpoints):
+    """The local TimescaleDB serves TLS only, with its own CA: verify-full works, a session without TLS and a client
+    that trusts another CA (the PostgreSQL one) are refused."""
+    cfg = lc_endpoints["timescaledb"]
+    assert cfg["sslmode"] == "verify-full" and Path(cfg["sslrootcert"]).is_file()
+    with psycopg.connect(**cfg, connect_timeout=30) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,) and conn.pgconn.ssl_in_use
+    plain = dict(cfg, sslmode="disable")
+    plain.pop("sslrootcert")
+    with pytest.raises(psycopg.OperationalError, match="no encryption"):
+        psycopg.connect(**plain, connect_timeout=30)
+    with pytest.raises(psycopg.OperationalError, match="certificate verify failed"):
+        psycopg.connect(**dict(cfg, sslrootcert=lc_endpoints["postgres"]["sslrootcert"]), connect_timeout=30)
+
+
 def test_timescaledb_hypertable_and_retention(lc_endpoints):
     schema = f"lc_test_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(**lc_endpoints["timescaledb"], connect_timeout=10, autocommit=True) as conn:

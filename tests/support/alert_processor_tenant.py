@@ -77,7 +77,8 @@ class Tenant:
     def tsdb(self):
         ts = self.endpoints["timescaledb"]
         return psycopg.connect(host=ts["host"], port=ts["port"], user=ts["user"], password=ts["password"],
-                               dbname=ts["dbname"], sslmode=ts["sslmode"], autocommit=True, connect_timeout=120)
+                               dbname=ts["dbname"], sslmode=ts["sslmode"], sslrootcert=ts["sslrootcert"],
+                               autocommit=True, connect_timeout=120)
 
     def pg_sql(self, query, params=None):
         with self.tenant_pg() as conn:
@@ -124,7 +125,8 @@ class Tenant:
                                                    SecretString=json.dumps(pg_secret))["ARN"]
         self._created.append("db_secret")
         ts_secret = {"host": ts["host"], "port": ts["port"], "dbname": ts["dbname"], "username": ts["user"],
-                     "password": ts["password"], "sslmode": ts["sslmode"], "schema": self.tsdb_schema}
+                     "password": ts["password"], "sslmode": ts["sslmode"], "sslrootcert": ts["sslrootcert"],
+                     "schema": self.tsdb_schema}
         self.tsdb_secret_arn = secrets.create_secret(Name="%s/alert-processor/timescaledb" % self.tenant_id,
                                                      SecretString=json.dumps(ts_secret))["ARN"]
         self._created.append("tsdb_secret")

@@ -14,8 +14,9 @@ def pg_connect(endpoints, user=None, password=None, dbname="postgres"):
 
 
 def tsdb_connect(endpoints, user=None, password=None):
-    """The local TimescaleDB (one session at a time: a generous timeout); the admin unless user/password are given."""
+    """The local TimescaleDB over TLS (verify-full against its CA; one session at a time: a generous timeout); the
+    admin unless user/password are given."""
     ts = endpoints["timescaledb"]
     return psycopg.connect(host=ts["host"], port=ts["port"], user=user or ts["user"],
                            password=password or ts["password"], dbname=ts["dbname"],
-                           sslmode=ts.get("sslmode", "disable"), connect_timeout=90)
+                           sslmode=ts["sslmode"], sslrootcert=ts["sslrootcert"], connect_timeout=90)

@@ -328,3 +328,53 @@ def test_no_module_bypasses_the_retry_policy(pattern, why):
         if not text[text.rfind("\n", 0, m.start()) + 1 : m.start()].lstrip().startswith("#")
     ]
     assert offenders == [], why
+
+
+# ------------------------------------------------------------------------------------------------ propagation
+
+
+def _error(code, message):
+    return botocore.exceptions.ClientError({"Error": {"Code": code, "Message": message}}, "CreateDBInstance")
+
+
+class _Calls:
+    def __init__(self, *outcomes):
+        self.outcomes = list(outcomes)
+        self.kwargs = []
+
+    def __call__(self, **kwargs):
+        self.kwargs.append(kwargs)
+        outcome = self.outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+
+PROPAGATING = _error("InvalidParameterValue", "IAM role ARN value is invalid or does not include the required "
+                                              "permissions for: ENHANCED_MONITORING")
+
+
+def test_call_while_propagating_retries_the_propagation_message_only():
+    waits = []
+    method = _Calls(PROPAGATING, PROPAGATING, {"ok": True})
+    result = aws_retry.call_while_propagating(method, "InvalidParameterValue", "enhanced_monitoring",
+                                              sleep=waits.append, DBInstanceIdentifier="db")
+    assert result == {"ok": True} and len(method.kwargs) == 3 and len(waits) == 2
+    assert all(k == {"aws_retry": True, "DBInstanceIdentifier": "db"} for k in method.kwargs)
+    assert waits[0] <= 2 and waits[1] <= 4  # full jitter under delay * 2 ** n
+
+
+def test_call_while_propagating_raises_another_message_of_the_same_code_at_once():
+    method = _Calls(_error("InvalidParameterValue", "Invalid DB instance class"))
+    with pytest.raises(botocore.exceptions.ClientError, match="instance class"):
+        aws_retry.call_while_propagating(method, "InvalidParameterValue", "ENHANCED_MONITORING", sleep=pytest.fail)
+    assert len(method.kwargs) == 1
+
+
+def test_call_while_propagating_gives_up_after_its_attempts():
+    waits = []
+    method = _Calls(*[PROPAGATING] * 3)
+    with pytest.raises(botocore.exceptions.ClientError, match="ENHANCED_MONITORING"):
+        aws_retry.call_while_propagating(method, "InvalidParameterValue", "ENHANCED_MONITORING", attempts=3,
+                                         sleep=waits.append)
+    assert len(method.kwargs) == 3 and len(waits) == 2 and all(w <= 15 for w in waits)

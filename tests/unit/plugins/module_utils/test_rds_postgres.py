@@ -165,3 +165,37 @@ def test_check_ident():
     assert rs.check_ident("t_customer_456") == "t_customer_456"
     with pytest.raises(ValueError):
         rs.check_ident('t"; DROP')
+
+
+# ------------------------------------------------------------------------------------------------ Enhanced Monitoring
+
+MONITORING_ROLE = "arn:aws:iam::1:role/mfg-prod-rds-monitoring"
+MONITORED = dict(PARAMS, monitoring_interval=60, monitoring_role_arn=MONITORING_ROLE)
+
+
+def test_enhanced_monitoring_on_create_sends_interval_and_role():
+    kwargs = rp.create_kwargs(MONITORED)
+    assert (kwargs["MonitoringInterval"], kwargs["MonitoringRoleArn"]) == (60, MONITORING_ROLE)
+    assert "MonitoringInterval" not in rp.create_kwargs(dict(PARAMS, monitoring_interval=0))
+
+
+def test_enhanced_monitoring_switched_on_in_place_sends_both_fields():
+    instance = described(MonitoringInterval=0)
+    changes = diff(instance, MONITORED)
+    assert sorted(changes) == ["monitoring_interval", "monitoring_role_arn"]
+    assert rp.modify_kwargs(changes, rp.desired_settings(MONITORED), MONITORED) == {
+        "MonitoringInterval": 60, "MonitoringRoleArn": MONITORING_ROLE}
+
+
+def test_enhanced_monitoring_converged_and_pending_are_no_difference():
+    assert diff(described(MonitoringInterval=60, MonitoringRoleArn=MONITORING_ROLE), MONITORED) == []
+    pending = described(MonitoringInterval=0, MonitoringRoleArn=MONITORING_ROLE,
+                        PendingModifiedValues={"MonitoringInterval": 60})
+    assert diff(pending, MONITORED) == []
+
+
+def test_enhanced_monitoring_off_sends_the_interval_only_and_leaves_the_role():
+    off = dict(PARAMS, monitoring_interval=0)
+    changes = diff(described(MonitoringInterval=60, MonitoringRoleArn=MONITORING_ROLE), off)
+    assert changes == ["monitoring_interval"]
+    assert rp.modify_kwargs(changes, rp.desired_settings(off), off) == {"MonitoringInterval": 0}

@@ -85,3 +85,36 @@ def test_bad_ladder():
     problems = run(fleet(**{"t-dedicated": {"databases_dedicated_sizing": ladder}}))
     assert problems == ["t-dedicated: databases_dedicated_sizing[1].max_machines: 50 must be greater than the "
                         "previous step's 100"]
+
+
+# ------------------------------------------------------------------------------- TLS towards TimescaleDB
+
+
+@pytest.mark.parametrize("mode", ["require", "verify-ca", "prefer", "disable"])
+def test_weaker_timescale_sslmode_is_refused_outside_local(mode):
+    problems = run(fleet(**{"t-dedicated": {"databases_timescale_ssl_mode": mode}}))
+    assert problems == ["t-dedicated: databases_timescale_ssl_mode: %r does not verify the TimescaleDB server: "
+                        "outside env=local only 'verify-full' is accepted" % mode]
+
+
+def test_weaker_timescale_sslmode_from_group_vars_is_reported_once():
+    everywhere = ("platform-shared", "t-shared", "t-dedicated")
+    hosts = fleet(**{h: {"databases_timescale_ssl_mode": "require"} for h in everywhere})
+    assert run(hosts) == ["all hosts (group_vars): databases_timescale_ssl_mode: 'require' does not verify the "
+                          "TimescaleDB server: outside env=local only 'verify-full' is accepted"]
+
+
+def test_timescale_ca_cert_must_not_be_empty():
+    problems = run(fleet(**{"platform-shared": {"databases_timescale_ca_cert": " "}}))
+    assert problems == ["platform-shared: databases_timescale_ca_cert: empty: verify-full needs a CA ('system' for "
+                        "the OS trust store, or a PEM file)"]
+
+
+def test_env_local_accepts_any_timescale_sslmode():
+    hosts = fleet(**{"t-shared": {"databases_timescale_ssl_mode": "disable", "databases_timescale_ca_cert": ""}})
+    assert pd.check("local", hosts, ["t-shared", "t-dedicated"], ["platform-shared"]) == []
+
+
+def test_verify_full_with_a_ca_file_passes():
+    assert run(fleet(**{"t-shared": {"databases_timescale_ssl_mode": "verify-full",
+                                     "databases_timescale_ca_cert": "/etc/ssl/tsdb-ca.pem"}})) == []
