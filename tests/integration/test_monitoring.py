@@ -12,7 +12,7 @@ import json
 
 import pytest
 import yaml
-from support.playbook import ROOT, load_fleet
+from support.playbook import ROOT, SHARED_HOST_PLAY_HEADER, load_fleet, run_playbook
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -86,6 +86,7 @@ def test_ops_topic_is_encrypted_subscribed_and_only_platform_principals_publish(
         "cloudwatch.amazonaws.com",
         "budgets.amazonaws.com",
         "costalerts.amazonaws.com",
+        "events.rds.amazonaws.com",
     }
     assert services["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
     deny = statements["NobodyElsePublishes"]
@@ -206,6 +207,76 @@ def test_data_store_alarms_are_near_the_instance_limits(alarms, owner):
     for alarm in mine.values():
         if not alarm["AlarmName"].split("/")[-1].startswith(TENANT_ALARMS):
             assert alarm["AlarmActions"] == [OPS], alarm["AlarmName"]
+
+
+OWNERS = ["shared"] + sorted(h for h, t in tenants().items() if t["tenancy_tier"] == "dedicated")
+
+
+def test_rds_events_of_every_owned_instance_go_to_the_ops_topic(converged, aws, env_key_arn):
+    """One subscription per instance owner: its own instance only, the failover/storage/maintenance categories, the
+    ops topic, enabled, tagged; the environment key lets RDS encrypt for the topic (this account's instances only)."""
+    rds = aws("rds")
+    subs = {s["CustSubscriptionId"]: s for s in rds.describe_event_subscriptions()["EventSubscriptionsList"]
+            if s["CustSubscriptionId"].startswith(PREFIX + "-")}
+    assert sorted(subs) == sorted("%s-%s-rds-events" % (PREFIX, owner) for owner in OWNERS)
+    categories = yaml.safe_load((ROOT / "roles" / "monitoring" / "defaults" / "main.yml").read_text())[
+        "monitoring_rds_event_categories"]
+    assert {"failover", "low storage", "maintenance"} <= set(categories)
+    for owner in OWNERS:
+        sub = subs["%s-%s-rds-events" % (PREFIX, owner)]
+        assert sub["SnsTopicArn"] == OPS and sub["SourceType"] == "db-instance" and sub["Enabled"] is True
+        assert sub["SourceIdsList"] == ["%s-%s-postgres" % (PREFIX, owner)]
+        assert sorted(sub["EventCategoriesList"]) == sorted(categories)
+        tags = {t["Key"]: t["Value"] for t in rds.list_tags_for_resource(
+            ResourceName=sub["EventSubscriptionArn"])["TagList"]}
+        assert tags["Environment"] == "local" and tags["Component"] == "monitoring"
+        assert tags.get("Tenant", owner) == owner
+    policy = json.loads(aws("kms").get_key_policy(KeyId=env_key_arn, PolicyName="default")["Policy"])
+    statement = {s["Sid"]: s for s in policy["Statement"]}["RdsEventNotificationsPublishToEncryptedSnsTopics"]
+    assert statement["Principal"] == {"Service": "events.rds.amazonaws.com"}
+    assert sorted(statement["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    assert statement["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": ACCOUNT},
+        "ArnLike": {"aws:SourceArn": ["arn:aws:rds:%s:%s:db:%s-*" % (REGION, ACCOUNT, PREFIX)]}}
+
+
+def test_rds_event_subscription_module_round_trip_on_the_emulator(converged, aws, tmp_path):
+    """The module itself against the emulator: check mode creates nothing, create, a no-op re-run, delete."""
+    name = "%s-probe-rds-events" % PREFIX
+    play = tmp_path / "probe.yml"
+    play.write_text("""
+- name: Probe RDS event subscription
+""" + SHARED_HOST_PLAY_HEADER + """  tasks:
+    - name: Subscription
+      manufacturing.platform.rds_event_subscription:
+        name: %s
+        state: "{{ probe_state }}"
+        sns_topic_arn: %s
+        source_ids: [%s-shared-postgres]
+        event_categories: [failover]
+        tags: {Probe: "yes"}
+      register: probe
+    - name: Result
+      ansible.builtin.debug:
+        msg: "probe={{ probe.actions | to_json }}"
+""" % (name, OPS, PREFIX))
+    rds = aws("rds")
+
+    def names():
+        return {s["CustSubscriptionId"] for s in rds.describe_event_subscriptions()["EventSubscriptionsList"]}
+
+    try:
+        check = run_playbook(str(play), "-e", "env=local", "-e", "probe_state=present", "--check")
+        assert check.rc == 0 and 'create_event_subscription(%s)' % name in check.stdout and name not in names()
+        first = run_playbook(str(play), "-e", "env=local", "-e", "probe_state=present")
+        assert first.rc == 0 and name in names(), first.explain()
+        again = run_playbook(str(play), "-e", "env=local", "-e", "probe_state=present")
+        assert again.rc == 0 and "probe=[]" in again.stdout and again.changed_tasks() == [], again.explain()
+        gone = run_playbook(str(play), "-e", "env=local", "-e", "probe_state=absent")
+        assert gone.rc == 0 and name not in names(), gone.explain()
+    finally:
+        if name in names():
+            rds.delete_event_subscription(SubscriptionName=name)
 
 
 def test_dashboards_show_every_tenant_and_the_data_stores(converged, aws):
