@@ -17,7 +17,7 @@ PYTEST_ARGS ?=
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv npm setup local-up local-down local-status demo test check lint sanity pytest unit integration \
+.PHONY: help venv npm setup local-up local-down local-status demo audit test check lint sanity pytest unit integration \
         molecule build clean
 
 help: ## List the targets
@@ -53,6 +53,18 @@ local-status: ## Print each local endpoint and its health
 demo: local-up ## Converge the platform into the local cloud (env=local) and print a summary
 	ansible-playbook site.yml -e env=local
 	$(PY) scripts/summary.py --env local
+
+AUDIT_VENV ?= .venv-audit
+
+$(AUDIT_VENV)/.installed: requirements-audit.txt scripts/find-python
+	@python=$$(scripts/find-python); rm -rf $(AUDIT_VENV); "$$python" -m venv $(AUDIT_VENV)
+	$(AUDIT_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(AUDIT_VENV)/bin/python -m pip install --quiet -r requirements-audit.txt
+	@touch $@
+
+audit: local-up $(AUDIT_VENV)/.installed ## Converge env=local, then scan it with Prowler (security/prowler-mutelist.yaml); fails on any un-muted FAIL
+	ansible-playbook site.yml -e env=local
+	$(PY) scripts/audit.py --prowler $(AUDIT_VENV)/bin/prowler --summary-json $${LOCALCLOUD_DIR:-.localcloud}/audit/summary.json
 
 test: setup ## Everything CI runs: ruff, ansible-lint, ansible-test sanity, pytest (starts/stops the local cloud)
 	$(CTL) run -- $(MAKE) --no-print-directory -k check
