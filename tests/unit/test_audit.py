@@ -52,8 +52,8 @@ def test_summary_counts_per_service_and_lists_open_fails_only():
     ])
     assert summary["services"] == {"s3": {"MUTED": 1, "PASS": 1}, "rds": {"FAIL": 2}}
     assert summary["totals"] == {"MUTED": 1, "PASS": 1, "FAIL": 2}
-    assert [f["resource"] for f in summary["open_fails"]] == ["arn:aws:rds:us-east-1:1:db:a",
-                                                               "arn:aws:rds:us-east-1:1:db:b"]
+    resources = [f["resource"] for f in summary["open_fails"]]
+    assert resources == ["arn:aws:rds:us-east-1:1:db:a", "arn:aws:rds:us-east-1:1:db:b"]
 
 
 def test_main_exits_1_on_an_open_fail_and_0_without(tmp_path, capsys):

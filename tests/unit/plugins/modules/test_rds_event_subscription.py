@@ -22,7 +22,7 @@ NAME = "mfg-prod-shared-rds-events"
 ARN = "arn:aws:rds:us-east-1:123456789012:es:" + NAME
 TOPIC = "arn:aws:sns:us-east-1:123456789012:mfg-prod-ops"
 OTHER_TOPIC = "arn:aws:sns:us-east-1:123456789012:mfg-prod-other"
-CATEGORIES = ["failover", "low storage", "maintenance"]
+CATEGORIES = ("failover", "low storage", "maintenance")
 
 
 def described(topic=TOPIC, sources=("mfg-prod-shared-postgres",), categories=CATEGORIES, enabled=True):
@@ -92,7 +92,7 @@ def test_plan_create_sends_every_setting_and_enabled_explicitly():
 def test_plan_back_to_all_categories_recreates_the_subscription():
     """ModifyEventSubscription cannot clear the category list: an empty list means 'all' only on create."""
     steps = mod.plan(dict(wanted(), arn=ARN), wanted(event_categories=[]), purge_tags=True)
-    assert [action for action, _ in steps] == ["delete_event_subscription", "create_event_subscription"]
+    assert [step[0] for step in steps] == ["delete_event_subscription", "create_event_subscription"]
     assert "EventCategories" not in steps[1][1]
 
 
