@@ -629,19 +629,10 @@ class Postgres(Service):
             self._chown(data / fname)
 
     def _ensure_tls(self, ctx: Ctx, data: Path) -> None:
-        from cryptography import x509
-
         crt, key = data / "server.crt", data / "server.key"
-        if crt.exists() and key.exists() and ctx.ca_cert.exists():
-            cert = x509.load_pem_x509_certificate(crt.read_bytes())
-            if cert.not_valid_after_utc - _dt.datetime.now(_dt.UTC) > _dt.timedelta(days=30):
-                return
-        ca_pem, crt_pem, key_pem = make_tls_material()
-        write_private(ctx.ca_cert, ca_pem, 0o644)
-        write_private(crt, crt_pem, 0o644)
-        write_private(key, key_pem, 0o600)
-        self._chown(crt)
-        self._chown(key)
+        if ensure_tls_files(ctx.ca_cert, crt, key):
+            self._chown(crt)
+            self._chown(key)
 
     def start(self, ctx: Ctx) -> int:
         bins = self.bin_dir()
@@ -744,17 +735,7 @@ class TimescaleDB(Service):
     @staticmethod
     def _ensure_tls(ctx: Ctx) -> None:
         """The server's own CA and certificate (TLS only, as the local PostgreSQL; verify-full against ca.crt)."""
-        from cryptography import x509
-
-        crt, key = ctx.dir("timescaledb") / "server.crt", ctx.dir("timescaledb") / "server.key"
-        if crt.exists() and key.exists() and ctx.tsdb_ca_cert.exists():
-            cert = x509.load_pem_x509_certificate(crt.read_bytes())
-            if cert.not_valid_after_utc - _dt.datetime.now(_dt.UTC) > _dt.timedelta(days=30):
-                return
-        ca_pem, crt_pem, key_pem = make_tls_material()
-        write_private(ctx.tsdb_ca_cert, ca_pem, 0o644)
-        write_private(crt, crt_pem, 0o644)
-        write_private(key, key_pem, 0o600)
+        ensure_tls_files(ctx.tsdb_ca_cert, ctx.dir("timescaledb") / "server.crt", ctx.dir("timescaledb") / "server.key")
 
     def start(self, ctx: Ctx) -> int:
         # In memory on purpose: PGlite's TimescaleDB build, restarted on an existing data dir, comes up without
@@ -870,6 +851,22 @@ class Kafka(Service):
 
 
 SERVICES: dict[str, Service] = {s.name: s for s in (Moto(), Postgres(), TimescaleDB(), Kafka(), FaultProxy())}
+
+
+def ensure_tls_files(ca: Path, crt: Path, key: Path) -> bool:
+    """Write a new CA + server certificate + key unless all three exist and the certificate is valid for 30 more
+    days. True when it wrote them."""
+    from cryptography import x509
+
+    if crt.exists() and key.exists() and ca.exists():
+        cert = x509.load_pem_x509_certificate(crt.read_bytes())
+        if cert.not_valid_after_utc - _dt.datetime.now(_dt.UTC) > _dt.timedelta(days=30):
+            return False
+    ca_pem, crt_pem, key_pem = make_tls_material()
+    write_private(ca, ca_pem, 0o644)
+    write_private(crt, crt_pem, 0o644)
+    write_private(key, key_pem, 0o600)
+    return True
 
 
 def make_tls_material() -> tuple[bytes, bytes, bytes]:
