@@ -227,6 +227,16 @@ def patch_moto() -> None:
     * Secrets Manager ``GetSecretValue`` of a secret scheduled for deletion: the ``InvalidRequestException`` carries
       AWS's message ("... because it was marked for deletion.") instead of moto's own wording, which clients match
       (the ``amazon.aws.secretsmanager_secret`` lookup's ``on_deleted``).
+    * Secrets Manager ``RotateSecret``: the local cloud runs no Lambda code (moto would need Docker), so moto's
+      stand-in for the rotation function's four steps (moving ``AWSCURRENT`` to the new, empty version) would break
+      the secret. Here ``RotateSecret`` does what AWS does before it invokes the function: it records the rotation
+      settings (keeping the configured function when the request names none, as AWS does) and, with
+      ``RotateImmediately``, adds the new version with only the ``AWSPENDING`` label and answers its id; the caller
+      (a test, playing the Lambda service) runs the function's steps. Without ``RotateImmediately`` nothing is left
+      pending (AWS removes the test step's version).
+    * Secrets Manager ``UpdateSecretVersionStage`` moving ``AWSCURRENT`` (a rotation's finishSecret step): moto moves
+      the label but keeps answering ``GetSecretValue`` without a stage with the old version; here the version that
+      gets ``AWSCURRENT`` becomes the secret's current value, as on AWS.
     """
     from moto.kms.models import KmsBackend
     from moto.secretsmanager.exceptions import InvalidRequestException
@@ -245,6 +255,8 @@ def patch_moto() -> None:
         get_secret_value._localcloud_patched = True  # type: ignore[attr-defined]
         SecretsManagerBackend.get_secret_value = get_secret_value  # type: ignore[method-assign]
 
+    _patch_rotate_secret(SecretsManagerBackend)
+
     for name in ("schedule_key_deletion", "cancel_key_deletion"):
         original = getattr(KmsBackend, name)
         if getattr(original, "_localcloud_patched", False):
@@ -255,6 +267,61 @@ def patch_moto() -> None:
 
         by_key_id._localcloud_patched = True  # type: ignore[attr-defined]
         setattr(KmsBackend, name, by_key_id)
+
+
+def _patch_rotate_secret(backend_class: Any) -> None:
+    original = backend_class.rotate_secret
+    if getattr(original, "_localcloud_patched", False):
+        return
+
+    def rotate_secret(self: Any, secret_id: str, client_request_token: str | None = None,
+                      rotation_lambda_arn: str | None = None, rotation_rules: dict[str, Any] | None = None,
+                      rotate_immediately: bool = True) -> Any:
+        from moto.awslambda.utils import get_backend
+
+        secret = self.secrets[secret_id] if self._is_valid_identifier(secret_id) else None
+        lambda_arn = rotation_lambda_arn or (getattr(secret, "rotation_lambda_arn", "") if secret else "")
+        if secret is None or not lambda_arn:
+            return original(self, secret_id, client_request_token, rotation_lambda_arn, rotation_rules,
+                            rotate_immediately)
+        if rotation_rules is None and getattr(secret, "auto_rotate_after_days", 0):
+            rotation_rules = {"AutomaticallyAfterDays": secret.auto_rotate_after_days}
+        before = set(secret.versions)
+        functions = get_backend(self.account_id, self.region_name)
+        functions.invoke = lambda *args, **kwargs: None  # no Lambda code runs here (see patch_moto)
+        secret.set_default_version_id = lambda version_id: None  # the finishSecret step moves AWSCURRENT
+        try:
+            result = original(self, secret_id, client_request_token, lambda_arn, rotation_rules, rotate_immediately)
+        finally:
+            del functions.invoke
+            del secret.set_default_version_id
+        new = [version for version in secret.versions if version not in before]
+        if not rotate_immediately:
+            for version in new:
+                del secret.versions[version]
+            return result
+        answer = json.loads(result)
+        if new:
+            answer["VersionId"] = new[0]
+        return json.dumps(answer)
+
+    rotate_secret._localcloud_patched = True  # type: ignore[attr-defined]
+    backend_class.rotate_secret = rotate_secret
+
+    original_stage = backend_class.update_secret_version_stage
+
+    def update_secret_version_stage(self: Any, secret_id: str, version_stage: str, remove_from_version_id: str,
+                                    move_to_version_id: str) -> Any:
+        result = original_stage(self, secret_id, version_stage, remove_from_version_id, move_to_version_id)
+        if version_stage == "AWSCURRENT" and move_to_version_id:
+            secret = self.secrets[secret_id]
+            version = secret.versions[move_to_version_id]
+            secret.default_version_id = move_to_version_id
+            secret.secret_string = version.get("secret_string")
+            secret.secret_binary = version.get("secret_binary")
+        return result
+
+    backend_class.update_secret_version_stage = update_secret_version_stage
 
 
 def build_app(request_log: str | None) -> Any:

@@ -1,0 +1,1 @@
+"""Secrets Manager rotation function of the platform's database users (alternating users)."""
