@@ -37,7 +37,16 @@ options:
     type: str
     required: true
   password:
-    description: Password of the tenant role (required with O(state=present)).
+    description: Password of the tenant's login O(login_name) (required with O(state=present)).
+    type: str
+  login_name:
+    description:
+      - The user that logs in with O(password), for credentials rotated with alternating users, V(<name>) or
+        V(<name>_clone) (default O(name)).
+      - V(<name>_clone) is a login role that is a member of O(name) (so it has exactly its privileges), created
+        if missing; the password of O(name) is then left alone (it is the previous version of the secret, valid
+        until the next rotation).
+      - With O(state=absent) both users are dropped whatever this says.
     type: str
   state:
     description:
@@ -130,6 +139,11 @@ role_created:
   returned: always
   type: bool
   sample: false
+login_created:
+  description: Whether the other user of an alternating-users pair (O(login_name)) was (would be) created.
+  returned: always
+  type: bool
+  sample: false
 database_created:
   description: Whether the database was (would be) created.
   returned: always
@@ -159,6 +173,7 @@ from ansible_collections.manufacturing.platform.plugins.module_utils.rds_sql imp
 )
 
 MASK = "********"
+ALTERNATE_SUFFIX = "_clone"  # the other user of a pair rotated with alternating users (lambdas/secret_rotation)
 ROLE_OPTIONS = "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT CONNECTION LIMIT %d"
 # Whether role %(r)s holds every privilege %(p)s on every relation of kinds %(k)s in schema %(s)s.
 MISSING_PRIVILEGES = {
@@ -174,8 +189,9 @@ class Tenant:
         self.module = module
         self.params = module.params
         self.name = self.params["name"]
+        self.login = self.params["login_name"] or self.name
         self.queries = []  # (sql to run, sql to show)
-        self.result = {"role_created": False, "database_created": False, "password_set": False}
+        self.result = {"role_created": False, "login_created": False, "database_created": False, "password_set": False}
 
     def admin(self):
         params = dict(self.params)
@@ -193,7 +209,7 @@ class Tenant:
     def tenant_can_log_in(self):
         """Log in as the tenant to its database: proves password, CONNECT and pg_hba at once."""
         params = dict(self.params)
-        params.update(login_user=self.name, login_password=self.params["password"],
+        params.update(login_user=self.login, login_password=self.params["password"],
                       login_db=self.name if self.params["own_database"] else self.params["login_db"], session_role=None)
         connection, error = connect_to_db(self.module, get_conn_params(self.module, params, warn_db_default=False),
                                           fail_on_conn=False)
@@ -208,16 +224,14 @@ class Tenant:
         current = self.one(cursor, "SELECT rolcanlogin, rolsuper, rolcreatedb, rolcreaterole, rolinherit, rolconnlimit "
                                    "FROM pg_roles WHERE rolname = %(n)s", {"n": self.name})
         limit = self.params["connection_limit"]
-        verifier = None
         if current is None:
-            verifier = scram_sha256_verifier(self.params["password"])
-            options = ROLE_OPTIONS % limit
-            self.add("CREATE ROLE %s %s PASSWORD '%s'" % (role, options, verifier),
-                     "CREATE ROLE %s %s PASSWORD %s" % (role, options, MASK))
-            self.result["role_created"] = self.result["password_set"] = True
-        elif (not current["rolcanlogin"] or current["rolsuper"] or current["rolcreatedb"] or current["rolcreaterole"]
-              or not current["rolinherit"] or current["rolconnlimit"] != limit):
+            self.create_role(role, limit, with_password=self.login == self.name)
+            self.result["role_created"] = True
+            self.result["password_set"] = self.login == self.name
+        elif not self.role_options_ok(current, limit):
             self.add("ALTER ROLE %s %s" % (role, ROLE_OPTIONS % limit))
+        if self.login != self.name:
+            self.plan_alternate(cursor, role, limit)
 
         if not me["rolsuper"]:
             member = self.one(cursor, "SELECT pg_has_role(current_user, %(n)s, 'MEMBER') AS m", {"n": self.name}) \
@@ -236,6 +250,35 @@ class Tenant:
         else:
             self.plan_schema(cursor, me, role, current is None)
         return current is None
+
+    @staticmethod
+    def role_options_ok(current, limit):
+        return (current["rolcanlogin"] and not current["rolsuper"] and not current["rolcreatedb"]
+                and not current["rolcreaterole"] and current["rolinherit"] and current["rolconnlimit"] == limit)
+
+    def create_role(self, quoted, limit, with_password):
+        options = ROLE_OPTIONS % limit
+        if not with_password:
+            self.add("CREATE ROLE %s %s" % (quoted, options))
+            return
+        verifier = scram_sha256_verifier(self.params["password"])
+        self.add("CREATE ROLE %s %s PASSWORD '%s'" % (quoted, options, verifier),
+                 "CREATE ROLE %s %s PASSWORD %s" % (quoted, options, MASK))
+
+    def plan_alternate(self, cursor, role, limit):
+        """The other user of an alternating-users pair: a login role, member of the tenant role."""
+        login = quote_ident(self.login)
+        current = self.one(cursor, "SELECT rolcanlogin, rolsuper, rolcreatedb, rolcreaterole, rolinherit, rolconnlimit "
+                                   "FROM pg_roles WHERE rolname = %(n)s", {"n": self.login})
+        if current is None:
+            self.create_role(login, limit, with_password=True)
+            self.result["login_created"] = self.result["password_set"] = True
+        elif not self.role_options_ok(current, limit):
+            self.add("ALTER ROLE %s %s" % (login, ROLE_OPTIONS % limit))
+        member = current is not None and self.one(cursor, "SELECT pg_has_role(%(l)s, %(n)s, 'MEMBER') AS m",
+                                                  {"l": self.login, "n": self.name})["m"]
+        if not member:
+            self.add("GRANT %s TO %s" % (role, login))
 
     def plan_schema(self, cursor, me, role, new_role):
         name = self.params["schema"]
@@ -326,7 +369,7 @@ class Tenant:
         connection = self.admin()
         try:
             with connection.cursor() as cursor:
-                cursor.execute("ALTER ROLE %s PASSWORD '%s'" % (quote_ident(self.name), verifier))
+                cursor.execute("ALTER ROLE %s PASSWORD '%s'" % (quote_ident(self.login), verifier))
         finally:
             connection.close()
 
@@ -338,6 +381,10 @@ class Tenant:
             exists = self.one(cursor, "SELECT 1 AS x FROM pg_database WHERE datname = %(n)s", {"n": self.name})
             if self.params["own_database"] and exists:
                 self.add("DROP DATABASE %s WITH (FORCE)" % role)
+            alternate = self.name + ALTERNATE_SUFFIX
+            if self.one(cursor, "SELECT 1 AS x FROM pg_roles WHERE rolname = %(n)s", {"n": alternate}):
+                self.add("DROP OWNED BY %s" % quote_ident(alternate))
+                self.add("DROP ROLE %s" % quote_ident(alternate))
             if self.one(cursor, "SELECT 1 AS x FROM pg_roles WHERE rolname = %(n)s", {"n": self.name}):
                 me = self.one(cursor, "SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
                 if not me["rolsuper"] and not self.one(cursor, "SELECT pg_has_role(current_user, %(n)s, 'MEMBER') "
@@ -364,8 +411,12 @@ class Tenant:
     def run(self):
         try:
             check_ident(self.name, "tenant role/database name")
+            check_ident(self.login, "tenant login name")
         except ValueError as exc:
             self.module.fail_json(msg=str(exc))
+        if self.login not in (self.name, self.name + ALTERNATE_SUFFIX):
+            self.module.fail_json(msg="databases_postgres_tenant: login_name must be %s or %s%s, got %s"
+                                  % (self.name, self.name, ALTERNATE_SUFFIX, self.login))
         if self.params["state"] == "absent":
             return self.remove()
         if not self.params["own_database"] and not self.params["schema"]:
@@ -391,10 +442,12 @@ class Tenant:
             cursor.close()
             connection.close()
         # The admin session is closed first: a server with one session at a time would make the login wait.
-        if not self.result["role_created"] and not (self.module.check_mode and self.result["database_created"]):
+        created = self.result["role_created"] if self.login == self.name else self.result["login_created"]
+        if not created and not (self.module.check_mode and (self.result["database_created"]
+                                                            or self.result["role_created"])):
             ok, dummy = self.tenant_can_log_in()
             if not ok:
-                shown = "ALTER ROLE %s PASSWORD %s" % (quote_ident(self.name), MASK)
+                shown = "ALTER ROLE %s PASSWORD %s" % (quote_ident(self.login), MASK)
                 self.queries.append((None, shown))
                 self.result["password_set"] = True
                 if not self.module.check_mode:
@@ -402,7 +455,7 @@ class Tenant:
                     ok, error = self.tenant_can_log_in()
                     if not ok:
                         self.module.fail_json(msg="databases_postgres_tenant: role %s still cannot log in to its "
-                                              "database after setting its password: %s" % (self.name, error))
+                                              "database after setting its password: %s" % (self.login, error))
         executed = [shown for dummy, shown in self.queries]
         result = dict(self.result, changed=bool(executed), executed_queries=executed)
         if self.module._diff:
@@ -415,6 +468,7 @@ def main():
     spec.update(
         name=dict(type="str", required=True),
         password=dict(type="str", no_log=True),
+        login_name=dict(type="str"),
         state=dict(type="str", choices=["present", "absent"], default="present"),
         connection_limit=dict(type="int", default=50),
         own_database=dict(type="bool", default=True),

@@ -58,6 +58,13 @@ options:
     type: list
     elements: str
     default: []
+  alternate_suffix:
+    description:
+      - For a secret rotated with alternating users (the C(username) of the secret changes between V(<user>) and
+        V(<user><suffix>) at each rotation), the suffix of the other user, for example V(_clone).
+      - A stored C(username) of O(value) plus this suffix then counts as equal to O(value)'s, and the stored
+        C(username) and the generated fields are kept, so a converge after a rotation changes nothing.
+    type: str
   length:
     description: Length of generated values.
     type: int
@@ -163,6 +170,14 @@ def wanted_value(current, value, generate, length, bound_to=()):
     return result
 
 
+def rotated_value(current, value, suffix):
+    """``value`` with the stored user name when the secret rotates between ``<user>`` and ``<user><suffix>``."""
+    user = value.get("username")
+    if suffix and user and current.get("username") == "%s%s" % (user, suffix):
+        return dict(value, username=current["username"])
+    return value
+
+
 def ensure_present(module, client):
     params = module.params
     name = params["name"]
@@ -197,8 +212,8 @@ def ensure_present(module, client):
         current = {}
     if not isinstance(current, dict):
         current = {}
-    value = wanted_value(current, params["value"], params["generate"], params["length"],
-                         params["regenerate_on_change"])
+    value = wanted_value(current, rotated_value(current, params["value"], params["alternate_suffix"]),
+                         params["generate"], params["length"], params["regenerate_on_change"])
     fields = sorted(k for k in set(value) | set(current) if value.get(k) != current.get(k))
     update = {}
     if described.get("Description", "") != params["description"]:
@@ -260,6 +275,7 @@ def main():
         value=dict(type="dict", default={}, no_log=False),
         generate=dict(type="list", elements="str", default=[], no_log=False),
         regenerate_on_change=dict(type="list", elements="str", default=[], no_log=False),
+        alternate_suffix=dict(type="str"),
         length=dict(type="int", default=32),
         return_value=dict(type="bool", default=False),
         recovery_window_days=dict(type="int", default=7),

@@ -59,11 +59,12 @@ def check_host(host, hvars):
 
     prefix, tenant = hvars.get("platform_prefix"), hvars.get("tenant_id")
     if isinstance(prefix, str) and isinstance(tenant, str):
-        for suffix in ("alert-processor", "alert-dlq"):
+        for suffix in ("alert-processor", "alert-dlq", "secret-rotation"):
             name = "%s-%s-%s" % (prefix, tenant, suffix)
             if len(name) > NAME_LIMIT:
                 err("tenant_id", "resource name %r is %d characters; Lambda, IAM and SQS allow %d"
                     % (name, len(name), NAME_LIMIT))
+                break
     runtime = hvars.get("compute_runtime")
     if runtime is not None:
         match = RUNTIME_RE.fullmatch(str(runtime))

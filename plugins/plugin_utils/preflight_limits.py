@@ -76,6 +76,9 @@ LIMITS = {
     "streaming_wait_timeout": _int_range(1),
     # compute (Lambda, SQS, Lambda event source, API Gateway)
     "compute_memory_mb": _int_range(128, 10240),
+    "compute_rotation_days": _int_range(1, 1000),
+    "compute_rotation_memory_mb": _int_range(128, 10240),
+    "compute_rotation_timeout_seconds": _int_range(1, 900),
     "compute_timeout_seconds": _int_range(1, 900),
     # MSK event source error handling: bounded on purpose (Lambda's -1, infinite, would let a bad batch block the
     # partition until its records expire)

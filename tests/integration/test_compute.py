@@ -235,6 +235,105 @@ def test_tenant_a_is_granted_nothing_on_tenant_b(role_documents, functions):
     assert checked == len(fleet) * (len(fleet) - 1)
 
 
+# ---------------------------------------------------------------------------------------------- secret rotation
+
+
+def rotation_name(tenant):
+    return "%s-%s-secret-rotation" % (PREFIX, tenant)
+
+
+@pytest.fixture(scope="module")
+def rotation_documents(converged, aws):
+    iam = aws("iam")
+    docs = {}
+    for tenant in tenants():
+        role = rotation_name(tenant)
+        assert iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"] == []
+        docs[tenant] = [iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+                        for name in iam.list_role_policies(RoleName=role)["PolicyNames"]]
+        docs[tenant] = [json.loads(d) if isinstance(d, str) else d for d in docs[tenant]]
+    return docs
+
+
+def test_secret_rotation_function_per_tenant_beside_its_alert_processor(functions, aws):
+    lam = aws("lambda")
+    for tenant, fn in functions.items():
+        config = lam.get_function(FunctionName=rotation_name(tenant))["Configuration"]
+        alert = fn["Configuration"]
+        assert config["Handler"] == "secret_rotation.handler.handler"
+        assert config["Runtime"] == alert["Runtime"] and config["Architectures"] == alert["Architectures"]
+        assert config["Role"].endswith(":role/" + rotation_name(tenant))
+        assert sorted(config["VpcConfig"]["SubnetIds"]) == sorted(alert["VpcConfig"]["SubnetIds"])
+        assert config["VpcConfig"]["SecurityGroupIds"] == alert["VpcConfig"]["SecurityGroupIds"]
+        assert config["KMSKeyArn"] == alert["KMSKeyArn"] and config["TracingConfig"] == {"Mode": "Active"}
+        assert set(config["Environment"]["Variables"]) == {"LOG_LEVEL"}
+        logs = aws("logs").describe_log_groups(logGroupNamePrefix="/aws/lambda/" + rotation_name(tenant))
+        [group] = logs["logGroups"]
+        assert group["kmsKeyId"] and group["retentionInDays"] > 0
+
+
+def test_tenant_secrets_rotate_on_a_schedule_with_the_tenants_function(functions, aws):
+    sm = aws("secretsmanager")
+    for tenant, fn in functions.items():
+        env = fn["Configuration"]["Environment"]["Variables"]
+        function_arn = aws("lambda").get_function(FunctionName=rotation_name(tenant))["Configuration"]["FunctionArn"]
+        for arn in (env["DB_SECRET_ARN"], env["TSDB_SECRET_ARN"]):
+            described = sm.describe_secret(SecretId=arn)
+            assert described["RotationEnabled"] is True, (tenant, arn)
+            assert described["RotationLambdaARN"] == function_arn
+            assert described["RotationRules"]["AutomaticallyAfterDays"] == 30
+            # Enabling rotation left nothing pending (RotateImmediately=false).
+            assert all("AWSPENDING" not in stages for stages in described["VersionIdsToStages"].values())
+            value = json.loads(sm.get_secret_value(SecretId=arn)["SecretString"])
+            master = json.loads(sm.get_secret_value(SecretId=value["masterarn"])["SecretString"])
+            assert master["username"] != value["username"] and master["password"]
+
+
+def test_only_secrets_manager_for_the_tenants_secrets_may_invoke_the_rotation_function(converged, aws):
+    lam, iam = aws("lambda"), aws("iam")
+    for tenant in tenants():
+        policy = json.loads(lam.get_policy(FunctionName=rotation_name(tenant))["Policy"])
+        [stmt] = policy["Statement"]
+        assert stmt["Principal"] == {"Service": "secretsmanager.amazonaws.com"}
+        assert stmt["Action"] == "lambda:InvokeFunction"
+        assert stmt["Condition"]["ArnLike"]["AWS:SourceArn"] == (
+            "arn:aws:secretsmanager:%s:%s:secret:%s/%s/*" % (REGION, ACCOUNT, PREFIX, tenant))
+        trust = iam.get_role(RoleName=rotation_name(tenant))["Role"]["AssumeRolePolicyDocument"]
+        trust = json.loads(trust) if isinstance(trust, str) else trust
+        [assume] = trust["Statement"]
+        assert assume["Principal"] == {"Service": "lambda.amazonaws.com"}
+        assert assume["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
+
+
+def test_rotation_role_writes_only_its_tenants_secrets_and_reads_only_their_admin_secrets(
+        rotation_documents, role_documents, functions, aws):
+    sm = aws("secretsmanager")
+    write = ["secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage"]
+    secrets = {t: [f["Configuration"]["Environment"]["Variables"][k] for k in ("DB_SECRET_ARN", "TSDB_SECRET_ARN")]
+               for t, f in functions.items()}
+    for a in tenants():
+        docs = rotation_documents[a]
+        masters = set()
+        for arn in secrets[a]:
+            assert sorted(ev.granted(docs, write + ["secretsmanager:GetSecretValue"], arn)) == sorted(
+                write + ["secretsmanager:GetSecretValue"]), (a, arn)
+            masters.add(sm.describe_secret(SecretId=json.loads(sm.get_secret_value(SecretId=arn)["SecretString"])
+                                           ["masterarn"])["ARN"])
+        for master in masters:
+            assert ev.granted(docs, ["secretsmanager:GetSecretValue"], master) == ["secretsmanager:GetSecretValue"]
+            assert ev.granted(docs, write, master) == [], (a, master)
+            # The tenant's alert processor never reads an admin secret.
+            assert ev.granted(role_documents[a], ["secretsmanager:GetSecretValue"], master) == [], (a, master)
+        for b in tenants():
+            if b != a:
+                for arn in secrets[b]:
+                    assert ev.granted(docs, write + ["secretsmanager:GetSecretValue"], arn) == [], (a, b, arn)
+        kms = [s for d in docs for s in d["Statement"] if s["Sid"] == "KeysOnlyThroughSecretsManagerForTheseSecrets"]
+        [kms] = kms
+        assert kms["Condition"]["StringEquals"] == {"kms:ViaService": "secretsmanager.%s.amazonaws.com" % REGION}
+        assert set(secrets[a]) <= set(kms["Condition"]["ArnLike"]["kms:EncryptionContext:SecretARN"])
+
+
 # ---------------------------------------------------------------------------------------------- REST API
 
 

@@ -16,9 +16,11 @@ import time
 import uuid
 from pathlib import Path
 
+import boto3
 import psycopg
 import pytest
 from support.alert_processor_tenant import Tenant
+from support.playbook import run_playbook
 
 pytestmark = pytest.mark.integration
 
@@ -308,3 +310,62 @@ def _b64(doc):
     import base64
 
     return base64.b64encode(json.dumps(doc).encode()).decode()
+
+
+DATABASES_PLAYBOOK = ROOT / "roles" / "databases" / "molecule" / "default" / "converge.yml"
+
+
+@pytest.mark.runs_last
+@pytest.mark.slow
+def test_a_converge_after_rotating_a_converged_tenants_secrets_changes_nothing(converged, endpoints, monkeypatch):
+    """Both secrets of a converged shared-tier tenant rotate with the real function; the databases role then keeps
+    the rotated users and passwords (no ALTER ROLE, no new password) and both generations still log in.
+
+    Emulator gap (docs/emulator-gaps.md): the PostgreSQL secret's host is the emulator's RDS endpoint, which is not a
+    database; for the rotation the secret points at the local PostgreSQL (where env=local puts the tenant's role and
+    database), and afterwards back at the RDS endpoint, as the function's steps never change the host.
+    """
+
+    aws = endpoints["aws"]
+    for key, value in {"SECRETS_MANAGER_ENDPOINT": aws["endpoint_url"], "AWS_ACCESS_KEY_ID": aws["access_key"],
+                       "AWS_SECRET_ACCESS_KEY": aws["secret_key"], "AWS_DEFAULT_REGION": aws["region"]}.items():
+        monkeypatch.setenv(key, value)
+    rotation.reset()
+
+
+    sm = boto3.client("secretsmanager", endpoint_url=aws["endpoint_url"], region_name=aws["region"],
+                      aws_access_key_id=aws["access_key"], aws_secret_access_key=aws["secret_key"])
+    pg = endpoints["postgres"]
+    pg_arn, ts_arn = "mfg-local/customer-456/postgres", "mfg-local/customer-456/timescaledb"
+
+    def value(arn, stage="AWSCURRENT"):
+        return json.loads(sm.get_secret_value(SecretId=arn, VersionStage=stage)["SecretString"])
+
+    def rotate(arn):
+        token = str(uuid.uuid4())
+        sm.rotate_secret(SecretId=arn, ClientRequestToken=token)
+        for step in STEPS:
+            rotation.handler({"SecretId": arn, "ClientRequestToken": token, "Step": step}, None)
+        sm.update_secret_version_stage(SecretId=arn, VersionStage="AWSPENDING", RemoveFromVersionId=token)
+
+    rds = value(pg_arn)
+    local = dict(rds, host=pg["host"], port=pg["port"], sslrootcert=pg["sslrootcert"])
+    sm.put_secret_value(SecretId=pg_arn, SecretString=json.dumps(local))
+    rotate(pg_arn)
+    rotated_pg = value(pg_arn)
+    sm.put_secret_value(SecretId=pg_arn, SecretString=json.dumps(
+        {k: v for k, v in dict(rotated_pg, host=rds["host"], port=rds["port"]).items() if k != "sslrootcert"}))
+    ts_before = value(ts_arn)
+    rotate(ts_arn)
+    rotated_ts = value(ts_arn)
+    assert rotated_pg["username"] == rds["username"] + "_clone" and rotated_ts["username"].endswith("_clone")
+
+    run = run_playbook(str(DATABASES_PLAYBOOK), "-e", "env=local", "--limit", "customer-456")
+    assert run.rc == 0, run.explain()
+    assert run.changed_tasks() == []
+    after = value(pg_arn)
+    assert (after["username"], after["password"]) == (rotated_pg["username"], rotated_pg["password"])
+    assert value(ts_arn) == rotated_ts
+    assert can_login(dict(local, username=rotated_pg["username"], password=rotated_pg["password"]))
+    assert can_login(local), "the previous generation stays valid until the next rotation"
+    assert can_login(rotated_ts) and can_login(ts_before)

@@ -235,6 +235,5 @@ def scram_sha256_verifier(password, iterations=4096):
     client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
     stored_key = hashlib.sha256(client_key).digest()
     server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
-    b64 = base64.b64encode
-    return "SCRAM-SHA-256$%d:%s$%s:%s" % (iterations, b64(salt).decode(), b64(stored_key).decode(),
-                                           b64(server_key).decode())
+    parts = [base64.b64encode(part).decode() for part in (salt, stored_key, server_key)]
+    return "SCRAM-SHA-256$%d:%s$%s:%s" % (iterations, parts[0], parts[1], parts[2])

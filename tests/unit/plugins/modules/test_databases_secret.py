@@ -30,3 +30,23 @@ def test_password_is_regenerated_when_the_user_it_belongs_to_changes():
 def test_password_is_kept_when_its_user_is_unchanged():
     current = {"username": "t_a", "password": "kept"}
     assert wanted_value(current, {"username": "t_a"}, ["password"], 32, ["username"])["password"] == "kept"
+
+
+def test_a_rotated_secret_keeps_its_alternate_user_and_password():
+    """After a rotation (alternating users) the secret holds <user>_clone: a converge keeps it as it is."""
+    from ansible_collections.manufacturing.platform.plugins.modules.databases_secret import rotated_value
+
+    current = {"username": "t_a_clone", "password": "rotated", "host": "db"}
+    given = rotated_value(current, {"username": "t_a", "host": "db"}, "_clone")
+    assert wanted_value(current, given, ["password"], 32, ["username"]) == current
+
+
+def test_only_the_alternate_of_the_given_user_is_kept():
+    from ansible_collections.manufacturing.platform.plugins.modules.databases_secret import rotated_value
+
+    assert rotated_value({"username": "t_b_clone"}, {"username": "t_a"}, "_clone") == {"username": "t_a"}
+    assert rotated_value({"username": "t_a_clone"}, {"username": "t_a"}, None) == {"username": "t_a"}
+    current = {"username": "postgres", "password": "admin-password"}
+    value = wanted_value(current, rotated_value(current, {"username": "t_a"}, "_clone"), ["password"], 32,
+                         ["username"])
+    assert value["username"] == "t_a" and value["password"] != "admin-password"

@@ -57,3 +57,10 @@ def test_cors_error_origin_must_be_an_allowed_origin():
     assert pc.check("prod", {"t1": dict(GOOD, compute_cors_error_origin="")}, ["t1"], []) == []
     errors = pc.check("prod", {"t1": dict(GOOD, compute_cors_error_origin="https://evil.example.com")}, ["t1"], [])
     assert fields(errors) == ["compute_cors_error_origin"] and "evil" in errors[0].problem
+
+
+def test_rotation_settings_have_secrets_managers_and_lambdas_limits():
+    hvars = {"compute_rotation_days": 1001, "compute_rotation_memory_mb": 64, "compute_rotation_timeout_seconds": 0}
+    assert sorted(e.field for e in pl.host_limit_errors("t1", hvars)) == sorted(hvars)
+    good = {"compute_rotation_days": 30, "compute_rotation_memory_mb": 256, "compute_rotation_timeout_seconds": 60}
+    assert pl.host_limit_errors("t1", good) == []
