@@ -41,6 +41,8 @@ VARS = (
     "compute_cors_allow_origins",
     "compute_cors_error_origin",
     "compute_dlq_retention_seconds",
+    "compute_db_auth",
+    "databases_proxy_enabled",
     "streaming_topics",
 )
 NAME_LIMIT = 64
@@ -70,6 +72,12 @@ def check_host(host, hvars):
         match = RUNTIME_RE.fullmatch(str(runtime))
         if not match or int(match.group(1)) < MIN_PYTHON_MINOR:
             err("compute_runtime", "%r: the alert processor needs a python3.12 or later runtime" % runtime)
+    auth = hvars.get("compute_db_auth")
+    if auth is not None and auth not in ("iam", "password"):
+        err("compute_db_auth", "%r: iam (through the RDS Proxy) or password" % (auth,))
+    elif auth == "iam" and str(hvars.get("databases_proxy_enabled", True)).lower() in ("false", "no", "0", "off"):
+        err("compute_db_auth", "iam authenticates through the instance's RDS Proxy, but databases_proxy_enabled is "
+            "false: enable the proxy or set compute_db_auth: password")
     stage = hvars.get("compute_api_stage")
     if stage is not None and not STAGE_RE.fullmatch(str(stage)):
         err("compute_api_stage", "%r: letters, digits, '_' and '-' (1-128)" % (stage,))

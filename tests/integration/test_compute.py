@@ -33,7 +33,7 @@ KAFKA_ACTIONS = ["kafka-cluster:ReadData", "kafka-cluster:WriteData", "kafka-clu
                  "kafka-cluster:AlterGroup", "kafka-cluster:DescribeGroup"]
 ENV_KEYS = {"TENANT_ID", "DB_SECRET_ARN", "TSDB_SECRET_ARN", "ALERT_TOPIC_ARN", "DLQ_URL", "RULE_CACHE_TTL_SECONDS",
             "API_MAX_READINGS", "MAX_FUTURE_SKEW_SECONDS", "MAX_READING_AGE_SECONDS", "CORS_ALLOW_ORIGINS",
-            "LOG_LEVEL"}
+            "LOG_LEVEL", "DB_AUTH"}
 
 
 def tenants():
@@ -233,6 +233,35 @@ def test_tenant_a_is_granted_nothing_on_tenant_b(role_documents, functions):
                     assert ev.granted(docs_a, KAFKA_ACTIONS, concrete) == [], (a, b, concrete)
             checked += 1
     assert checked == len(fleet) * (len(fleet) - 1)
+
+
+def test_alert_processor_connects_to_postgres_with_iam_through_its_own_proxy_as_its_own_user(
+        role_documents, functions, aws):
+    """DB_AUTH=iam; rds-db:connect only as the tenant's database user (and its alternating-users twin) at the proxy
+    of the instance the tenant lives on, nothing for any other user or proxy. (The emulator checks no token:
+    docs/emulator-gaps.md; the token itself is unit-tested.)"""
+    rds = aws("rds")
+    proxies = {p["DBProxyName"]: p["DBProxyArn"].split(":")[-1] for p in rds.describe_db_proxies()["DBProxies"]}
+    fleet = tenants()
+    users = {t: "t_" + t.replace("-", "_") for t in fleet}
+    for tenant, fn in functions.items():
+        assert fn["Configuration"]["Environment"]["Variables"]["DB_AUTH"] == "iam"
+        tier = fleet[tenant]["tenancy_tier"]
+        proxy = proxies["%s-%s-postgres" % (PREFIX, tenant if tier == "dedicated" else "shared")]
+        docs = role_documents[tenant]
+        for user in (users[tenant], users[tenant] + "_clone"):
+            arn = "arn:aws:rds-db:%s:%s:dbuser:%s/%s" % (REGION, ACCOUNT, proxy, user)
+            assert ev.granted(docs, ["rds-db:connect"], arn) == ["rds-db:connect"], (tenant, arn)
+        for other, user in users.items():
+            for proxy_id in proxies.values():
+                if other != tenant:
+                    arn = "arn:aws:rds-db:%s:%s:dbuser:%s/%s" % (REGION, ACCOUNT, proxy_id, user)
+                    assert ev.granted(docs, ["rds-db:connect"], arn) == [], (tenant, arn)
+        for proxy_id in set(proxies.values()) - {proxy}:
+            arn = "arn:aws:rds-db:%s:%s:dbuser:%s/%s" % (REGION, ACCOUNT, proxy_id, users[tenant])
+            assert ev.granted(docs, ["rds-db:connect"], arn) == [], (tenant, arn)
+        assert ev.granted(docs, ["rds-db:connect"], "arn:aws:rds-db:%s:%s:dbuser:%s/postgres"
+                          % (REGION, ACCOUNT, proxy)) == []
 
 
 # ---------------------------------------------------------------------------------------------- secret rotation

@@ -42,6 +42,9 @@ class Config:
     statement_timeout_ms: int = 5000
     notify_max_alerts: int = 50
     cors_allow_origins: tuple[str, ...] = ()
+    # PostgreSQL authentication: "iam" = an IAM token (rds generate_db_auth_token) at the secret's proxy_host (the
+    # RDS Proxy, IAMAuth REQUIRED); "password" = the secret's password at its host (the documented alternative).
+    db_auth: str = "password"
 
     @classmethod
     def from_env(cls, env=None) -> Config:
@@ -54,6 +57,9 @@ class Config:
         if not TENANT_ID_RE.match(tenant_id):
             raise ConfigError("TENANT_ID is not a valid tenant id")
         origins = tuple(o.strip() for o in env.get("CORS_ALLOW_ORIGINS", "").split(",") if o.strip())
+        db_auth = env.get("DB_AUTH") or "password"
+        if db_auth not in ("iam", "password"):
+            raise ConfigError("DB_AUTH must be iam or password, got %r" % db_auth)
         return cls(
             tenant_id=tenant_id,
             db_secret_arn=env["DB_SECRET_ARN"],
@@ -68,4 +74,5 @@ class Config:
             statement_timeout_ms=_number(env, "DB_STATEMENT_TIMEOUT_MS", 5000, int, 0, 900000),
             notify_max_alerts=_number(env, "NOTIFY_MAX_ALERTS", 50, int, 1, 500),
             cors_allow_origins=origins,
+            db_auth=db_auth,
         )

@@ -48,7 +48,7 @@ class Processor:
         self.aws = aws or Aws()
         self.secrets = Secrets(self.aws)
         self.pg = Database("postgres", config.db_secret_arn, self.secrets, config.connect_timeout,
-                           config.statement_timeout_ms)
+                           config.statement_timeout_ms, iam_auth=self.aws if config.db_auth == "iam" else None)
         self.tsdb = Database("timescaledb", config.tsdb_secret_arn, self.secrets, config.connect_timeout,
                              config.statement_timeout_ms)
         self.rules = TtlCache(self._load_rules, config.rule_cache_ttl, clock)

@@ -61,6 +61,21 @@ class Secrets:
         return self._cache[arn]
 
 
+def iam_login(aws: Aws, secret: dict) -> dict:
+    """Connection settings for IAM database authentication through the RDS Proxy: the secret's ``proxy_host``, and
+    a fresh token (signed locally, valid 15 minutes, only for a new connection) as the password. The proxy presents
+    a publicly trusted (ACM) certificate, so without an ``sslrootcert`` in the secret the system store verifies it.
+    The secret's password is not used (the proxy requires IAM authentication)."""
+    host = secret.get("proxy_host")
+    if not host:
+        raise Unavailable("secret lacks proxy_host: IAM authentication goes through the RDS Proxy")
+    port = int(secret.get("proxy_port") or secret["port"])
+    token = aws.client("rds").generate_db_auth_token(DBHostname=host, Port=port, DBUsername=secret["username"])
+    settings = {"host": host, "port": port, "password": token, "sslmode": "verify-full"}
+    settings["sslrootcert"] = secret.get("proxy_sslrootcert") or "system"
+    return settings
+
+
 class Database:
     """One psycopg connection (autocommit; writers open explicit transactions), reconnected once when broken.
 
@@ -70,8 +85,9 @@ class Database:
     """
 
     def __init__(self, name: str, secret_arn: str, secrets: Secrets, connect_timeout: int = 10,
-                 statement_timeout_ms: int = 5000):
+                 statement_timeout_ms: int = 5000, iam_auth: Aws | None = None):
         self.name = name
+        self.iam_auth = iam_auth
         self.secret_arn = secret_arn
         self.secrets = secrets
         self.connect_timeout = connect_timeout
@@ -94,6 +110,8 @@ class Database:
         }
         if secret.get("sslrootcert"):
             kwargs["sslrootcert"] = secret["sslrootcert"]
+        if self.iam_auth is not None:
+            kwargs.update(iam_login(self.iam_auth, secret))
         if self.statement_timeout_ms:
             kwargs["options"] = "-c statement_timeout=%d" % self.statement_timeout_ms
         self.conn = psycopg.connect(autocommit=True, **kwargs)

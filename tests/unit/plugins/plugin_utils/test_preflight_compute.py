@@ -64,3 +64,14 @@ def test_rotation_settings_have_secrets_managers_and_lambdas_limits():
     assert sorted(e.field for e in pl.host_limit_errors("t1", hvars)) == sorted(hvars)
     good = {"compute_rotation_days": 30, "compute_rotation_memory_mb": 256, "compute_rotation_timeout_seconds": 60}
     assert pl.host_limit_errors("t1", good) == []
+
+
+def test_iam_database_auth_needs_the_proxy():
+    errors = pc.check("prod", {"t1": dict(GOOD, compute_db_auth="iam", databases_proxy_enabled=False)}, ["t1"], [])
+    assert fields(errors) == ["compute_db_auth"] and "databases_proxy_enabled" in errors[0].problem
+    assert "t1" in str(errors[0])
+    errors = pc.check("prod", {"t1": dict(GOOD, compute_db_auth="token")}, ["t1"], [])
+    assert fields(errors) == ["compute_db_auth"]
+    for auth, proxy in (("iam", True), ("password", False), ("password", True)):
+        assert pc.check("prod", {"t1": dict(GOOD, compute_db_auth=auth, databases_proxy_enabled=proxy)},
+                        ["t1"], []) == []
