@@ -358,7 +358,8 @@ def test_a_converge_after_rotating_a_converged_tenants_secrets_changes_nothing(c
     ts_before = value(ts_arn)
     rotate(ts_arn)
     rotated_ts = value(ts_arn)
-    assert rotated_pg["username"] == rds["username"] + "_clone" and rotated_ts["username"].endswith("_clone")
+    assert rotated_pg["username"] == rotation.other_user(rds["username"])
+    assert rotated_ts["username"] == rotation.other_user(ts_before["username"])
 
     run = run_playbook(str(DATABASES_PLAYBOOK), "-e", "env=local", "--limit", "customer-456")
     assert run.rc == 0, run.explain()
