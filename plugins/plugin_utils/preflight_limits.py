@@ -77,6 +77,7 @@ LIMITS = {
     # compute (Lambda, SQS, Lambda event source, API Gateway)
     "compute_memory_mb": _int_range(128, 10240),
     "compute_rotation_days": _int_range(1, 1000),
+    "compute_waf_rate_limit": _int_range(100, 2000000000),
     "compute_rotation_memory_mb": _int_range(128, 10240),
     "compute_rotation_timeout_seconds": _int_range(1, 900),
     "compute_timeout_seconds": _int_range(1, 900),

@@ -439,6 +439,32 @@ def test_usage_plan_and_api_key_per_tenant(apis, aws, converged):
         assert value not in first.stdout and value not in second.stdout and value not in outputs
 
 
+def test_every_stage_is_behind_the_environments_web_acl(apis, aws):
+    waf, gw, logs = aws("wafv2"), aws("apigateway"), aws("logs")
+    [summary] = [a for a in waf.list_web_acls(Scope="REGIONAL")["WebACLs"] if a["Name"] == PREFIX + "-api"]
+    acl = waf.get_web_acl(Name=summary["Name"], Scope="REGIONAL", Id=summary["Id"])["WebACL"]
+    assert acl["DefaultAction"] == {"Allow": {}}
+    rules = {r["Name"]: r for r in acl["Rules"]}
+    assert sorted(rules) == sorted(["AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet",
+                                    "AWSManagedRulesAmazonIpReputationList", "rate-per-client-ip"])
+    common = rules["AWSManagedRulesCommonRuleSet"]["Statement"]["ManagedRuleGroupStatement"]
+    # A telemetry POST of up to compute_api_max_readings readings is larger than the rule set's 8 KB body limit.
+    assert common["RuleActionOverrides"] == [{"Name": "SizeRestrictions_BODY", "ActionToUse": {"Count": {}}}]
+    assert rules["rate-per-client-ip"]["Statement"]["RateBasedStatement"]["Limit"] == 20000
+    assert rules["rate-per-client-ip"]["Action"] == {"Block": {}}
+    assert all(r["VisibilityConfig"]["CloudWatchMetricsEnabled"] for r in acl["Rules"])
+    [destination] = waf.get_logging_configuration(ResourceArn=acl["ARN"])["LoggingConfiguration"][
+        "LogDestinationConfigs"]
+    assert destination.endswith(":log-group:aws-waf-logs-%s-api" % PREFIX)
+    [group] = logs.describe_log_groups(logGroupNamePrefix="aws-waf-logs-%s-api" % PREFIX)["logGroups"]
+    assert group["kmsKeyId"] and group["retentionInDays"] > 0
+    for tenant, api in apis.items():
+        stage = gw.get_stage(restApiId=api["id"], stageName="v1")
+        assert stage.get("webAclArn") == acl["ARN"], tenant
+        resource = "arn:aws:apigateway:%s::/restapis/%s/stages/v1" % (REGION, api["id"])
+        assert waf.get_web_acl_for_resource(ResourceArn=resource)["WebACL"]["ARN"] == acl["ARN"]
+
+
 def test_lambda_permission_for_the_stage_on_the_live_alias(apis, aws):
     lam = aws("lambda")
     for tenant, api in apis.items():
