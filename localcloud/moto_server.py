@@ -237,7 +237,11 @@ def patch_moto() -> None:
     * Secrets Manager ``UpdateSecretVersionStage`` moving ``AWSCURRENT`` (a rotation's finishSecret step): moto moves
       the label but keeps answering ``GetSecretValue`` without a stage with the old version; here the version that
       gets ``AWSCURRENT`` becomes the secret's current value, as on AWS.
+    * EC2 ``CreateNetworkAclEntry`` / ``ReplaceNetworkAclEntry`` with ``IcmpTypeCode``: moto 5.2.5 reads the ICMP
+      type and code under a name its request parser never produces and stores the entry without them, so
+      ``DescribeNetworkAcls`` answers an ICMP entry for every type (AWS keeps the type and code it was given).
     """
+    from moto.ec2.responses.network_acls import NetworkACLs
     from moto.kms.models import KmsBackend
     from moto.secretsmanager.exceptions import InvalidRequestException
     from moto.secretsmanager.models import SecretsManagerBackend
@@ -267,6 +271,25 @@ def patch_moto() -> None:
 
         by_key_id._localcloud_patched = True  # type: ignore[attr-defined]
         setattr(KmsBackend, name, by_key_id)
+
+    for name in ("create_network_acl_entry", "replace_network_acl_entry"):
+        original = getattr(NetworkACLs, name)
+        if getattr(original, "_localcloud_patched", False):
+            continue
+
+        def with_icmp(self: Any, _original: Any = original) -> Any:
+            result = _original(self)
+            icmp = self._get_param("IcmpTypeCode") or {}
+            if icmp:
+                acl = self.ec2_backend.get_network_acl(self._get_param("NetworkAclId"))
+                egress = str(self._get_param("Egress")).lower() == "true"
+                for entry in acl.network_acl_entries:
+                    if entry.egress == egress and int(entry.rule_number) == int(self._get_param("RuleNumber")):
+                        entry.icmp_type, entry.icmp_code = icmp.get("Type"), icmp.get("Code")
+            return result
+
+        with_icmp._localcloud_patched = True  # type: ignore[attr-defined]
+        setattr(NetworkACLs, name, with_icmp)
 
 
 def _patch_rotate_secret(backend_class: Any) -> None:

@@ -209,20 +209,128 @@ def nacl_entries(vpc_cidr, peer_supernets, data_ports):
     return entries
 
 
+ANYWHERE = "0.0.0.0/0"
+# Replies to connections opened from inside the VPC arrive on the client's ephemeral port: 1024-65535 covers every
+# client (Linux picks 32768-60999; NAT gateways and Lambda's network interfaces translate to 1024-65535).
+EPHEMERAL_PORTS = {"From": 1024, "To": 65535}
+RDP_PORT = 3389
+ICMP_FRAGMENTATION_NEEDED = {"Type": 3, "Code": 4}
+# The rule numbers of the implicit final deny (IPv4 and IPv6): EC2 lists them, nobody can change them.
+LAST_RULE = 32767
+
+
+def tier_nacl_entries(vpc_cidr):
+    """Entries of the public and of the private tier's network ACL: ``{(egress, rule_number): entry}``.
+
+    Network ACLs are stateless, so inbound must admit the replies to everything the tiers open themselves (through
+    the NAT gateway and the internet gateway, over the peering to the shared data VPC): TCP and UDP to the
+    ephemeral ports from anywhere, but never TCP 3389 (RDP; it lies inside the ephemeral range, so an explicit deny
+    comes first), and ICMP "fragmentation needed" (path MTU discovery). Everything from the VPC itself. Nothing
+    listens on these tiers for the internet (the NAT gateway in the public tier, Lambda's network interfaces and
+    the interface endpoints in the private tier), so no port below 1024, 22 included, is open from outside the VPC.
+    Outbound: everything (the security groups restrict egress per resource).
+    """
+    return {
+        (False, 100): {"Protocol": "-1", "RuleAction": "allow", "CidrBlock": vpc_cidr},
+        (False, 110): {
+            "Protocol": "6",
+            "RuleAction": "deny",
+            "CidrBlock": ANYWHERE,
+            "PortRange": {"From": RDP_PORT, "To": RDP_PORT},
+        },
+        (False, 120): {
+            "Protocol": "6",
+            "RuleAction": "allow",
+            "CidrBlock": ANYWHERE,
+            "PortRange": dict(EPHEMERAL_PORTS),
+        },
+        (False, 130): {
+            "Protocol": "17",
+            "RuleAction": "allow",
+            "CidrBlock": ANYWHERE,
+            "PortRange": dict(EPHEMERAL_PORTS),
+        },
+        (False, 140): {
+            "Protocol": "1",
+            "RuleAction": "allow",
+            "CidrBlock": ANYWHERE,
+            "IcmpTypeCode": dict(ICMP_FRAGMENTATION_NEEDED),
+        },
+        (True, 100): {"Protocol": "-1", "RuleAction": "allow", "CidrBlock": ANYWHERE},
+    }
+
+
+def default_nacl_entries():
+    """The entries EC2 gives a VPC's default network ACL (an IPv4-only VPC): all traffic in and out."""
+    return {
+        (False, 100): {"Protocol": "-1", "RuleAction": "allow", "CidrBlock": ANYWHERE},
+        (True, 100): {"Protocol": "-1", "RuleAction": "allow", "CidrBlock": ANYWHERE},
+    }
+
+
 def current_nacl_entries(nacl):
+    """A network ACL's entries as EC2 lists them, in the form of the builders above, without the final deny.
+
+    IPv6 entries come with ``Ipv6CidrBlock`` instead of ``CidrBlock`` (the platform sets none: one found is drift).
+    """
     result = {}
     for entry in nacl.get("Entries", []):
-        if entry.get("RuleNumber") == 32767 or "CidrBlock" not in entry:
+        if entry.get("RuleNumber", LAST_RULE) >= LAST_RULE:
             continue
-        item = {
-            "Protocol": str(entry.get("Protocol")),
-            "RuleAction": entry.get("RuleAction"),
-            "CidrBlock": entry.get("CidrBlock"),
-        }
-        if entry.get("PortRange") and item["Protocol"] not in ("-1",):
+        item = {"Protocol": str(entry.get("Protocol")), "RuleAction": entry.get("RuleAction")}
+        if "CidrBlock" in entry:
+            item["CidrBlock"] = entry["CidrBlock"]
+        else:
+            item["Ipv6CidrBlock"] = entry.get("Ipv6CidrBlock")
+        if item["Protocol"] in ("1", "58"):
+            icmp = entry.get("IcmpTypeCode")
+            if icmp:
+                item["IcmpTypeCode"] = {"Type": icmp.get("Type"), "Code": icmp.get("Code")}
+        elif entry.get("PortRange") and item["Protocol"] != "-1":
             item["PortRange"] = {"From": entry["PortRange"].get("From"), "To": entry["PortRange"].get("To")}
         result[(bool(entry.get("Egress")), entry["RuleNumber"])] = item
     return result
+
+
+def diff_nacl_entries(current, desired):
+    """``(create, replace, delete)``: keys ``(egress, rule_number)`` in order; create and replace with the entry."""
+    create, replace = [], []
+    for key, entry in sorted(desired.items()):
+        have = current.get(key)
+        if have is None:
+            create.append((key, entry))
+        elif have != entry:
+            replace.append((key, entry))
+    delete = sorted(set(current) - set(desired))
+    return create, replace, delete
+
+
+def nacl_entries_diff(entries):
+    """Entries keyed ``ingress 100`` / ``egress 100`` (the module's diff)."""
+    return {nacl_entry_text(key): entry for key, entry in sorted(entries.items())}
+
+
+def nacl_entry_args(acl_id, key, entry):
+    """Arguments of CreateNetworkAclEntry / ReplaceNetworkAclEntry for one entry."""
+    args = {"NetworkAclId": acl_id, "Egress": key[0], "RuleNumber": key[1]}
+    args.update(entry)
+    return args
+
+
+def nacl_entry_text(key, entry=None):
+    """``ingress 120: allow tcp 1024-65535 from 0.0.0.0/0`` (for actions and diffs)."""
+    direction = "egress" if key[0] else "ingress"
+    if entry is None:
+        return "%s %d" % (direction, key[1])
+    names = {"-1": "all", "6": "tcp", "17": "udp", "1": "icmp", "58": "icmpv6"}
+    proto = names.get(entry["Protocol"], entry["Protocol"])
+    if "PortRange" in entry:
+        ports = entry["PortRange"]
+        proto += " %s" % ports["From"] if ports["From"] == ports["To"] else " %s-%s" % (ports["From"], ports["To"])
+    elif "IcmpTypeCode" in entry:
+        proto += " type %s code %s" % (entry["IcmpTypeCode"]["Type"], entry["IcmpTypeCode"]["Code"])
+    cidr = entry.get("CidrBlock") or entry.get("Ipv6CidrBlock")
+    return "%s %d: %s %s %s %s" % (direction, key[1], entry["RuleAction"], proto, "to" if key[0] else "from", cidr)
 
 
 def tags_to_set(current, desired):

@@ -13,13 +13,14 @@ version_added: 1.0.0
 description:
   - Converges B(one) VPC of the manufacturing platform in one task - the VPC, public / private / isolated
     subnets per availability zone, internet gateway, Elastic IPs and NAT gateways, route tables and their
-    associations, the isolated tier's network ACL, security groups and their rules, the S3 gateway endpoint
+    associations, a network ACL per tier, security groups and their rules, the S3 gateway endpoint
     and interface endpoints, the flow-log group and the VPC flow log - and, for a shared-tier tenant, the VPC
     peering connection to the shared data VPC with the routes and security group rules on both sides.
   - Everything is found again by tags. The VPC is the one whose O(match_tags) equal O(tags) (a key listed in
     O(match_tags) but missing from O(tags) must be absent from the VPC); the resources inside it are
     recognised by the C(NetworkRole) tag the module sets. Untagged resources are never touched, except the
-    subnet associations the module needs.
+    subnet associations the module needs and the VPC's default security group and default network ACL, which
+    it keeps closed (see O(tier_network_acls)).
   - The current state is read with one Describe call per resource type, the differences are computed and
     only they are applied. A run that changes nothing costs about fifteen read requests whatever the size of
     the VPC. Nothing sleeps for a fixed time; the module only polls NAT gateways it has just created (routes
@@ -109,6 +110,19 @@ options:
     type: list
     elements: str
     default: []
+  tier_network_acls:
+    description:
+      - Give the public and the private tier a network ACL of their own (C(NetworkRole) V(nacl:public) and
+        V(nacl:private)), like the isolated tier's, and close the VPC's default network ACL, which then no
+        subnet uses (its entries are removed, so it denies everything).
+      - Inbound, both tiers admit all traffic from the VPC CIDR and, from anywhere, the replies to what they open
+        themselves (network ACLs are stateless) - TCP and UDP 1024-65535 and ICMP fragmentation-needed - but
+        never TCP 3389, which an explicit deny excludes from the TCP range. Nothing below port 1024 (SSH
+        included) is open from outside the VPC. Outbound, everything (the security groups restrict egress).
+      - V(false) puts the public and private subnets back on the default network ACL with EC2's default entries
+        (all traffic in and out) and deletes their own ACLs.
+    type: bool
+    default: true
   shared_vpc_tags:
     description:
       - Identity tags of the shared data VPC to peer with (a shared-tier tenant). The module creates and accepts
@@ -242,6 +256,12 @@ network:
     internet_gateway_id: {description: Internet gateway id., type: str, sample: igw-01}
     nat_gateway_ids: {description: NAT gateway ids in AZ order., type: list, elements: str, sample: [nat-01]}
     network_acl_id: {description: Network ACL of the isolated tier., type: str, sample: acl-01}
+    network_acl_ids:
+      description:
+        - Tier -> the network ACL its subnets use - the tier's own, or the VPC's default one for the public and
+          private tiers with O(tier_network_acls=false).
+      type: dict
+      sample: {public: acl-02, private: acl-03, isolated: acl-01}
     vpc_endpoint_ids:
       description: Service name (V(s3), V(kms), ...) -> endpoint id.
       type: dict
@@ -354,7 +374,8 @@ class NetworkVpc:
         self.shared_sgs = {}
         self.nats = []
         self.igw = None
-        self.nacl = None
+        self.nacls = {}  # tier -> network ACL of the platform (the isolated tier's; public, private)
+        self.default_nacl = None  # the VPC's default network ACL (closed with tier_network_acls)
         self.endpoints = {}
         self.peering = None
         self.flow_log = None
@@ -1107,93 +1128,135 @@ class NetworkVpc:
                 **({"DestinationPrefixListId": dest} if dest.startswith("pl-") else {"DestinationCidrBlock": dest}),
             )
 
-    def ensure_nacl(self, azs):
+    def ensure_nacls(self, azs):
+        """The network ACLs of the tiers, read with one Describe call.
+
+        The isolated tier always has its own. With tier_network_acls the public and the private tier have theirs
+        too and the VPC's default ACL, which then no subnet uses, is closed (no entry: everything denied, so a
+        subnet created by hand in the VPC is reachable by nothing). Without it the public and private subnets use
+        the default ACL with EC2's default entries (all traffic), and ACLs of theirs left from before are removed.
+        """
         vpc_id = self.vpc["VpcId"]
-        role = "nacl:isolated"
-        name = "%s-isolated" % self.name
+        separate = self.params["tier_network_acls"]
         acls = []
         if vpc_id:
             acls = self.describe(
                 "network ACLs", "describe_network_acls", "NetworkAcls", Filters=[{"Name": "vpc-id", "Values": [vpc_id]}]
             )
-        nacl = next((a for a in acls if self.owns(a, role)), None)
-        if nacl is None:
-            resp = self.do(
-                "create network ACL %s" % name,
-                self.ec2.create_network_acl if vpc_id else None,
-                VpcId=vpc_id,
-                TagSpecifications=self.tag_spec("network-acl", role, name),
-            )
-            nacl = resp["NetworkAcl"] if resp else {"NetworkAclId": None, "Entries": [], "Associations": []}
-        else:
-            self.ensure_tags(nacl["NetworkAclId"], _tags(nacl), role, name)
-        self.nacl = nacl
-        acl_id = nacl["NetworkAclId"]
-        desired = model.nacl_entries(
-            self.params["cidr_block"], self.params["peer_supernets"], self.params["data_ports"].values()
+        self.default_nacl = next((a for a in acls if a.get("IsDefault")), None)
+        default_id = (self.default_nacl or {}).get("NetworkAclId")
+        # A VPC created in check mode: its default ACL would come with EC2's default entries.
+        default_current = (
+            model.current_nacl_entries(self.default_nacl) if self.default_nacl else model.default_nacl_entries()
         )
-        current = model.current_nacl_entries(nacl)
-        self.before[role] = {"%s %d" % ("egress" if k[0] else "ingress", k[1]): v for k, v in sorted(current.items())}
-        self.after[role] = {"%s %d" % ("egress" if k[0] else "ingress", k[1]): v for k, v in sorted(desired.items())}
-        for key, entry in sorted(desired.items()):
-            have = current.get(key)
-            if have == entry:
+        default_name = "default of %s" % self.name
+        if not separate:
+            # First let the default ACL admit the traffic again, then move the subnets back to it.
+            self.converge_nacl_entries(
+                default_id, default_name, "nacl:default", default_current, model.default_nacl_entries()
+            )
+        desired = {
+            "isolated": model.nacl_entries(
+                self.params["cidr_block"], self.params["peer_supernets"], self.params["data_ports"].values()
+            ),
+        }
+        if separate:
+            desired["public"] = desired["private"] = model.tier_nacl_entries(self.params["cidr_block"])
+        stale = {}
+        for tier in cidrplan.TIERS:
+            role = "nacl:%s" % tier
+            name = "%s-%s" % (self.name, tier)
+            nacl = next((a for a in acls if self.owns(a, role)), None)
+            if tier not in desired:
+                if nacl is not None:
+                    stale[tier] = nacl
                 continue
-            args = dict(
+            if nacl is None:
+                resp = self.do(
+                    "create network ACL %s" % name,
+                    self.ec2.create_network_acl if vpc_id else None,
+                    VpcId=vpc_id,
+                    TagSpecifications=self.tag_spec("network-acl", role, name),
+                )
+                nacl = resp["NetworkAcl"] if resp else {"NetworkAclId": None, "Entries": [], "Associations": []}
+            else:
+                self.ensure_tags(nacl["NetworkAclId"], _tags(nacl), role, name)
+            self.nacls[tier] = nacl
+            self.converge_nacl_entries(
+                nacl["NetworkAclId"], name, role, model.current_nacl_entries(nacl), desired[tier]
+            )
+        self.associate_nacls(azs, acls, default_id)
+        if separate:
+            # Closed only now that no subnet of the platform uses it any more.
+            self.converge_nacl_entries(default_id, default_name, "nacl:default", default_current, {})
+        for tier, nacl in sorted(stale.items()):
+            role = "nacl:%s" % tier
+            self.before[role] = model.nacl_entries_diff(model.current_nacl_entries(nacl))
+            self.after[role] = None
+            self.do(
+                "delete network ACL %s-%s (%s)" % (self.name, tier, nacl["NetworkAclId"]),
+                self.ec2.delete_network_acl,
+                NetworkAclId=nacl["NetworkAclId"],
+            )
+
+    def converge_nacl_entries(self, acl_id, name, role, current, desired):
+        """Create, replace and delete entries of one network ACL (acl_id None: it does not exist yet, check mode)."""
+        self.before[role] = model.nacl_entries_diff(current)
+        self.after[role] = model.nacl_entries_diff(desired)
+        create, replace, delete = model.diff_nacl_entries(current, desired)
+        for key, entry in create + replace:
+            verb = "create" if (key, entry) in create else "replace"
+            method = self.ec2.create_network_acl_entry if verb == "create" else self.ec2.replace_network_acl_entry
+            self.do(
+                "%s network ACL entry %s %s" % (verb, name, model.nacl_entry_text(key, entry)),
+                method if acl_id else None,
+                **model.nacl_entry_args(acl_id, key, entry),
+            )
+        for key in delete:
+            self.do(
+                "delete network ACL entry %s %s" % (name, model.nacl_entry_text(key, current[key])),
+                self.ec2.delete_network_acl_entry if acl_id else None,
                 NetworkAclId=acl_id,
                 Egress=key[0],
                 RuleNumber=key[1],
-                Protocol=entry["Protocol"],
-                RuleAction=entry["RuleAction"],
-                CidrBlock=entry["CidrBlock"],
             )
-            if "PortRange" in entry:
-                args["PortRange"] = entry["PortRange"]
-            self.do(
-                "%s network ACL entry %s %s %d: %s %s %s"
-                % (
-                    "create" if have is None else "replace",
-                    name,
-                    "egress" if key[0] else "ingress",
-                    key[1],
-                    entry["RuleAction"],
-                    entry["CidrBlock"],
-                    entry.get("PortRange", "all"),
-                ),
-                (self.ec2.create_network_acl_entry if have is None else self.ec2.replace_network_acl_entry)
-                if acl_id
-                else None,
-                **args,
-            )
-        for key in sorted(set(current) - set(desired)):
-            self.do(
-                "delete network ACL entry %s %s %d" % (name, "egress" if key[0] else "ingress", key[1]),
-                self.ec2.delete_network_acl_entry,
-                NetworkAclId=acl_id,
-                Egress=key[0],
-                RuleNumber=key[1],
-            )
-        # Associations of the isolated subnets (a new subnet starts on the VPC's default ACL).
+
+    def associate_nacls(self, azs, acls, default_id):
+        """Every subnet on its tier's ACL (a new subnet starts on the VPC's default ACL)."""
         assoc = {}
         for acl in acls:
             for a in acl.get("Associations", []):
                 assoc[a["SubnetId"]] = (a["NetworkAclAssociationId"], acl["NetworkAclId"])
-        for az in azs:
-            subnet = self.subnets[("isolated", az)]
-            have = assoc.get(subnet["SubnetId"]) if subnet["SubnetId"] else None
-            self.before["nacl-association:%s" % az] = "isolated" if have and have[1] == acl_id else (have and have[1])
-            self.after["nacl-association:%s" % az] = "isolated"
-            if have and have[1] == acl_id and acl_id:
-                continue
-            if have is None and subnet["SubnetId"] and not self.check:
-                # created in this run: read its default association
-                have = self._default_acl_association(subnet["SubnetId"])
-            self.do(
-                "associate subnet %s-isolated-%s with network ACL %s" % (self.name, az, name),
-                self.ec2.replace_network_acl_association if (have and acl_id) else None,
-                AssociationId=have[0] if have else None,
-                NetworkAclId=acl_id,
-            )
+        labels = {default_id: "default"} if default_id else {}
+        for acl in acls:  # the platform's ACLs, also those about to be deleted
+            role = _tags(acl).get(ROLE, "")
+            if role.startswith("nacl:") and self.owns(acl):
+                labels[acl["NetworkAclId"]] = role[5:]
+        for tier in cidrplan.TIERS:
+            want = tier if tier in self.nacls else "default"
+            target = self.nacls[tier]["NetworkAclId"] if tier in self.nacls else default_id
+            for az in azs:
+                subnet = self.subnets[(tier, az)]
+                have = assoc.get(subnet["SubnetId"]) if subnet["SubnetId"] else None
+                key = "nacl-association:%s:%s" % (tier, az)
+                self.before[key] = labels.get(have[1], have[1]) if have else None
+                self.after[key] = want
+                if have and target and have[1] == target:
+                    continue
+                if have is None and subnet["SubnetId"] and not self.check:
+                    # created in this run: read its default association
+                    have = self._default_acl_association(subnet["SubnetId"])
+                    if have[1] == target:
+                        continue
+                if want == "default" and have is None:
+                    continue  # a subnet check mode would create starts on the default ACL
+                acl_name = "%s-%s" % (self.name, tier) if want == tier else "default of %s" % self.name
+                self.do(
+                    "associate subnet %s-%s-%s with network ACL %s" % (self.name, tier, az, acl_name),
+                    self.ec2.replace_network_acl_association if (have and target) else None,
+                    AssociationId=have[0] if have else None,
+                    NetworkAclId=target,
+                )
 
     def _default_acl_association(self, subnet_id):
         acls = self.describe(
@@ -1505,7 +1568,7 @@ class NetworkVpc:
         self.ensure_security_groups()
         self.ensure_rules()
         self.ensure_routes(azs)
-        self.ensure_nacl(azs)
+        self.ensure_nacls(azs)
         self.ensure_endpoints(azs)
         self.ensure_flow_log()
         return self.facts(azs)
@@ -1531,7 +1594,10 @@ class NetworkVpc:
             "security_group_ids": {role: g["GroupId"] for role, g in self.sgs.items()},
             "internet_gateway_id": self.igw["InternetGatewayId"] if self.igw else None,
             "nat_gateway_ids": [n["NatGatewayId"] for n in self.nats],
-            "network_acl_id": self.nacl["NetworkAclId"] if self.nacl else None,
+            "network_acl_id": self.nacls["isolated"]["NetworkAclId"] if "isolated" in self.nacls else None,
+            "network_acl_ids": {
+                tier: (self.nacls.get(tier) or self.default_nacl or {}).get("NetworkAclId") for tier in cidrplan.TIERS
+            },
             "vpc_endpoint_ids": {svc: e.get("VpcEndpointId") for svc, e in self.endpoints.items()},
             "flow_log_id": (self.flow_log or {}).get("FlowLogId"),
             "flow_log_group": (self.params["flow_log"] or {}).get("log_group_name"),
@@ -1872,6 +1938,7 @@ def main():
             ),
         ),
         delete_log_group=dict(type="bool", default=False),
+        tier_network_acls=dict(type="bool", default=True),
         wait_timeout=dict(type="int", default=600),
     )
     module = AnsibleAWSModule(

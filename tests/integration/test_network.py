@@ -325,6 +325,82 @@ def test_isolated_network_acl(state, scope):
         assert inbound == {("10.0.0.0/8", 5432), ("10.0.0.0/8", 9098)}
 
 
+def acl_entries(acl):
+    """A network ACL's entries as (egress, rule, protocol, action, cidr, ports or ICMP type/code), without EC2's final
+    deny (rule 32767, which nobody can change; the emulator lists it only for default ACLs)."""
+    result = set()
+    for e in acl["Entries"]:
+        if e["RuleNumber"] == 32767:
+            assert e["RuleAction"] == "deny" and e["Protocol"] == "-1", e
+            continue
+        extra = None
+        if e["Protocol"] in ("6", "17"):
+            extra = (e["PortRange"]["From"], e["PortRange"]["To"])
+        elif e["Protocol"] == "1":
+            extra = (e["IcmpTypeCode"]["Type"], e["IcmpTypeCode"]["Code"])
+        result.add((e["Egress"], e["RuleNumber"], e["Protocol"], e["RuleAction"],
+                    e.get("CidrBlock") or e.get("Ipv6CidrBlock"), extra))
+    return result
+
+
+def tier_acl_entries(vpc_cidr):
+    """The public and private tiers' network ACL (network_tier_nacls): everything from the VPC; from anywhere only
+    replies (TCP/UDP 1024-65535, TCP 3389 denied first) and ICMP fragmentation-needed; everything out."""
+    return {
+        (False, 100, "-1", "allow", vpc_cidr, None),
+        (False, 110, "6", "deny", "0.0.0.0/0", (3389, 3389)),
+        (False, 120, "6", "allow", "0.0.0.0/0", (1024, 65535)),
+        (False, 130, "17", "allow", "0.0.0.0/0", (1024, 65535)),
+        (False, 140, "1", "allow", "0.0.0.0/0", (3, 4)),
+        (True, 100, "-1", "allow", "0.0.0.0/0", None),
+    }
+
+
+def open_to_the_internet(acl, protocol, port):
+    """Prowler 5's verdict for ec2_networkacl_allow_ingress_* (ec2/lib/network_acls.py): the first inbound entry
+    from 0.0.0.0/0 (by rule number) that matches the protocol, or is -1, and the port decides."""
+    for e in sorted((e for e in acl["Entries"] if not e["Egress"]), key=lambda e: e["RuleNumber"]):
+        if e.get("CidrBlock") != "0.0.0.0/0":
+            continue
+        ports = e.get("PortRange") or {}
+        if e["Protocol"] == "-1" or (e["Protocol"] == protocol and ports["From"] <= port <= ports["To"]):
+            return e["RuleAction"] == "allow"
+    return False
+
+
+@pytest.mark.parametrize("scope", ["shared", "customer-123", "customer-456", "customer-789"])
+@pytest.mark.parametrize("tier", ["public", "private"])
+def test_public_and_private_tiers_have_their_own_network_acl(state, scope, tier):
+    vpc = vpc_of(state, scope)
+    (acl,) = [a for a in items(state, "nacl", vpc["VpcId"]) if tags(a).get("NetworkRole") == "nacl:%s" % tier]
+    assert not acl["IsDefault"]
+    assert tags(acl)["Name"] == "mfg-%s-%s-%s" % (ENV, scope, tier)
+    subnets = {s["SubnetId"] for s in items(state, "subnet", vpc["VpcId"]) if ":%s:" % tier in tags(s)["NetworkRole"]}
+    assert len(subnets) == AZ_COUNT
+    assert {a["SubnetId"] for a in acl["Associations"]} == subnets
+    assert acl_entries(acl) == tier_acl_entries(vpc["CidrBlock"])
+
+
+def test_default_network_acls_are_closed_and_unused(state):
+    """No subnet uses a platform VPC's default network ACL any more, and it keeps no entry: it denies everything."""
+    defaults = [a for a in items(state, "nacl") if a["IsDefault"]]
+    assert {a["VpcId"] for a in defaults} == {v["VpcId"] for v in state["vpcs"].values()}
+    for acl in defaults:
+        assert acl["Associations"] == [], acl["NetworkAclId"]
+        assert acl_entries(acl) == set(), acl["NetworkAclId"]
+
+
+def test_no_network_acl_opens_every_port_ssh_or_rdp_to_the_internet(state):
+    """What Prowler checks (ec2_networkacl_allow_ingress_any_port / _tcp_port_22 / _tcp_port_3389), on every network
+    ACL of every platform VPC, the default ones included: Prowler scans unused ACLs too. No VPC has IPv6."""
+    acls = items(state, "nacl")
+    assert len(acls) == 4 * len(state["vpcs"])  # default, public, private, isolated
+    for acl in acls:
+        for protocol, port in (("-1", 0), ("6", 22), ("6", 3389)):
+            assert not open_to_the_internet(acl, protocol, port), (acl["NetworkAclId"], protocol, port)
+        assert not [e for e in acl["Entries"] if "Ipv6CidrBlock" in e], acl["NetworkAclId"]
+
+
 @pytest.mark.parametrize("scope", ["shared", "customer-123", "customer-789"])
 def test_vpc_endpoints(state, scope):
     vpc = vpc_of(state, scope)
@@ -406,6 +482,9 @@ def test_network_facts_published(state, fleet):
     assert set(net["subnet_ids"]) == {"public", "private", "isolated"}
     assert all(len(v) == AZ_COUNT and all(v) for v in net["subnet_ids"].values())
     assert set(net["security_group_ids"]) == {"lambda", "endpoints"}
+    acls = {tags(a).get("NetworkRole"): a["NetworkAclId"] for a in items(state, "nacl", vpc["VpcId"])}
+    assert net["network_acl_ids"] == {tier: acls["nacl:%s" % tier] for tier in ("public", "private", "isolated")}
+    assert net["network_acl_id"] == acls["nacl:isolated"]
 
 
 # ---------------------------------------------------------------------------------------------- idempotence
@@ -526,7 +605,9 @@ def test_fourth_tenant_mutations_touch_only_its_scope(fourth_tenant):
     actions = {e["action"] for e in fourth_tenant["mutating"] if e["service"] == "ec2"}
     assert not any(
         a.startswith(("Delete", "Revoke", "Replace", "Disassociate", "Modify"))
-        and a not in ("ModifyVpcAttribute", "ReplaceNetworkAclAssociation", "RevokeSecurityGroupEgress")
+        # DNS attributes, the subnets onto their tiers' ACLs, the new groups' and default ACL's allow-all removed
+        and a not in ("ModifyVpcAttribute", "ReplaceNetworkAclAssociation", "RevokeSecurityGroupEgress",
+                      "DeleteNetworkAclEntry")
         for a in actions
     ), actions
 
@@ -693,3 +774,41 @@ def test_an_endpoint_policy_opened_by_hand_is_put_back(state, aws, tmp_path):
     now = ec2.describe_vpc_endpoints(VpcEndpointIds=[ident])["VpcEndpoints"][0]["PolicyDocument"]
     (statement,) = (json.loads(now) if isinstance(now, str) else now)["Statement"]
     assert statement["Condition"] == {"StringEquals": {"aws:PrincipalAccount": "123456789012"}}
+
+
+@pytest.mark.runs_last
+def test_network_acls_changed_by_hand_are_put_back(state, aws, tmp_path, request_log):
+    """Drift: SSH opened on the shared VPC's public ACL, a private subnet moved back to the default ACL and the
+    default ACL reopened, by hand; one converge of the role undoes exactly that (three requests)."""
+    ec2 = aws("ec2")
+    vpc = vpc_of(state, "shared")
+    acls = {tags(a).get("NetworkRole", "default"): a for a in items(state, "nacl", vpc["VpcId"])}
+    public, private, default = acls["nacl:public"], acls["nacl:private"], acls["default"]
+    ec2.create_network_acl_entry(NetworkAclId=public["NetworkAclId"], RuleNumber=90, Protocol="6", RuleAction="allow",
+                                 Egress=False, CidrBlock="0.0.0.0/0", PortRange={"From": 22, "To": 22})
+    ec2.create_network_acl_entry(NetworkAclId=default["NetworkAclId"], RuleNumber=100, Protocol="-1",
+                                 RuleAction="allow", Egress=False, CidrBlock="0.0.0.0/0")
+    moved = sorted(private["Associations"], key=lambda a: a["SubnetId"])[0]
+    ec2.replace_network_acl_association(AssociationId=moved["NetworkAclAssociationId"],
+                                        NetworkAclId=default["NetworkAclId"])
+    az = next(s["AvailabilityZone"] for s in items(state, "subnet") if s["SubnetId"] == moved["SubnetId"])
+    playbook = tmp_path / "drift.yml"
+    playbook.write_text(DRIFT_PLAY)
+    mark = request_log.mark()
+    run = run_playbook(str(playbook), "-e", "env=local", "--limit", "platform-shared")
+    assert run.rc == 0, run.explain()
+    actions = [a for t, _h, r in run.task_results() if r.get("changed") for a in r.get("actions", [])]
+    assert actions == [
+        "delete network ACL entry mfg-local-shared-public ingress 90: allow tcp 22 from 0.0.0.0/0",
+        "associate subnet mfg-local-shared-private-%s with network ACL mfg-local-shared-private" % az,
+        "delete network ACL entry default of mfg-local-shared ingress 100: allow all from 0.0.0.0/0",
+    ], actions
+    mutating = [e["action"] for e in request_log.mutating_since(mark) if e["service"] == "ec2"]
+    assert sorted(mutating) == ["DeleteNetworkAclEntry", "DeleteNetworkAclEntry", "ReplaceNetworkAclAssociation"]
+    now = {a["NetworkAclId"]: a for a in ec2.describe_network_acls(
+        Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])["NetworkAcls"]}
+    assert acl_entries(now[public["NetworkAclId"]]) == tier_acl_entries(vpc["CidrBlock"])
+    assert acl_entries(now[default["NetworkAclId"]]) == set()
+    assert now[default["NetworkAclId"]]["Associations"] == []
+    assert {a["SubnetId"] for a in now[private["NetworkAclId"]]["Associations"]} == {
+        a["SubnetId"] for a in private["Associations"]}
