@@ -25,7 +25,10 @@ the same seed and the same request sequence give the same faults.
 
 Control (never faulted): ``GET /_faults`` returns the settings and counters; ``POST /_faults`` with a JSON body
 ``{"throttle": 0.2, "unavailable": 0.05, "seed": 1, "services": ["ec2"], "actions": ["DescribeVpcs"],
-"reset": true}`` changes any of them (``reset`` clears the counters; a new ``seed`` restarts the generator).
+"first_of_each": true, "reset": true}`` changes any of them (``reset`` clears the counters and the calls seen; a new
+``seed`` restarts the generator). ``first_of_each`` throttles the first targeted request of every (service, action)
+whatever the draw: every operation a run makes then meets at least one fault, however few requests it sends (a
+rate alone can miss a service that makes three calls).
 """
 
 from __future__ import annotations
@@ -99,6 +102,7 @@ class Faults:
         self.throttle = self.unavailable = 0.0
         self.services: set[str] = set()
         self.actions: set[str] = set()
+        self.first_of_each = False
         self.configure({"throttle": throttle, "unavailable": unavailable, "seed": seed, "services": services or [],
                         "actions": actions or [], "reset": True})
 
@@ -119,7 +123,10 @@ class Faults:
                 self.services = set(settings["services"] or [])
             if "actions" in settings:
                 self.actions = set(settings["actions"] or [])
+            if "first_of_each" in settings:
+                self.first_of_each = bool(settings["first_of_each"])
             if settings.get("reset"):
+                self.seen: set[tuple[str, str]] = set()
                 self.requests = 0
                 self.forwarded = 0
                 self.injected: Counter = Counter()
@@ -133,7 +140,10 @@ class Faults:
             targeted = (not self.services or service in self.services) and (not self.actions or action in self.actions)
             roll = self.rng.random() if targeted else 1.0
             kind = None
-            if roll < self.throttle:
+            if targeted and self.first_of_each and (service, action) not in self.seen:
+                self.seen.add((service, action))
+                kind = THROTTLE
+            elif roll < self.throttle:
                 kind = THROTTLE
             elif roll < self.throttle + self.unavailable:
                 kind = UNAVAILABLE
@@ -155,7 +165,7 @@ class Faults:
             return {
                 "throttle": self.throttle, "unavailable": self.unavailable, "seed": self.seed,
                 "services": sorted(self.services), "actions": sorted(self.actions),
-                "requests": self.requests, "forwarded": self.forwarded,
+                "first_of_each": self.first_of_each, "requests": self.requests, "forwarded": self.forwarded,
                 "injected": sum(self.injected.values()), "injected_by_code": dict(self.injected),
                 "injected_by_call": dict(self.by_call), "since": self.started,
             }

@@ -88,10 +88,11 @@ def converged(endpoints, fault_proxy, request_log):
     output, task results included, for secrets)."""
     first = run_playbook("site.yml", "-e", "env=local")
     assert first.rc == 0, first.explain()
-    fault_proxy.control(throttle=NOOP_THROTTLE, unavailable=NOOP_UNAVAILABLE, seed=NOOP_SEED, reset=True)
+    fault_proxy.control(throttle=NOOP_THROTTLE, unavailable=NOOP_UNAVAILABLE, seed=NOOP_SEED, first_of_each=True,
+                        reset=True)
     mark = request_log.mark()
     second = run_playbook("site.yml", "-e", "env=local", "-e", "platform_aws_endpoint_url=" + fault_proxy.url, "-vvv")
-    second.faults = fault_proxy.control(throttle=0, unavailable=0)
+    second.faults = fault_proxy.control(throttle=0, unavailable=0, first_of_each=False)
     second.mutating = request_log.mutating_since(mark)
     assert second.rc == 0, second.explain()
     return first, second

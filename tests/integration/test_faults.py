@@ -107,6 +107,23 @@ def test_proxy_faults_are_seeded_and_can_be_aimed(proxy, clients):
     proxy.control(throttle=0, services=[], reset=True)
 
 
+def test_proxy_throttles_the_first_request_of_every_operation_when_asked(proxy, clients):
+    """first_of_each: the first request of each (service, action) is throttled whatever the rate, the next ones
+    follow the rate (0 here); a reset forgets the operations seen."""
+    proxy.control(throttle=0, unavailable=0, first_of_each=True, reset=True)
+    try:
+        for service in ("sts", "ec2"):
+            call, code, status = CALLS[service]
+            assert _error(clients[service], call) == (code, status)
+            assert _error(clients[service], call) is None
+        stats = proxy.control()
+        assert (stats["requests"], stats["injected"], stats["first_of_each"]) == (4, 2, True)
+        proxy.control(reset=True)
+        assert _error(clients["sts"], CALLS["sts"][0]) == (CALLS["sts"][1], CALLS["sts"][2])
+    finally:
+        proxy.control(first_of_each=False, reset=True)
+
+
 # ------------------------------------------------------------------------------------------- converges under faults
 
 
@@ -116,11 +133,13 @@ def _through(proxy):
 
 def test_noop_converge_under_faults_changes_nothing(converged):
     """The session's second converge of the whole reference fleet (tests/integration/conftest.py) is the no-op run
-    under 20 % throttling + 5 % 503 on every AWS request: it succeeded, reported changed=0, no mutating request
-    reached the emulator, and the faults hit every service the platform calls."""
+    under 20 % throttling + 5 % 503 on every AWS request and a throttle on the first request of every operation: it
+    succeeded, reported changed=0, no mutating request reached the emulator, and the faults hit every service the
+    platform calls."""
     _first, second = converged
     stats = second.faults
     assert "platform_aws_endpoint_url=" in " ".join(second.args) and (stats["throttle"], stats["unavailable"]) == (0, 0)
+    assert stats["first_of_each"] is False  # the session's later runs see the plain rates again
     assert second.rc == 0, second.explain()
     assert second.changed == 0, second.changed_tasks()
     assert second.mutating == []
