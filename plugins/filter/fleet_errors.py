@@ -75,6 +75,7 @@ def fleet_errors(hostvars, groups, env=None, known_envs=(), role_specs=None):
     if errors:
         return [str(e) for e in errors]  # without a valid env the group_vars are not the ones intended
 
+    validators = fleet.role_validators(role_specs)
     checks = fleet.role_checks(list(role_specs))
     role_var_names = {name for options in role_specs.values() for name in (options or {})}
     role_var_names.update(name for check in checks for name in getattr(check, "VARS", ()))
@@ -96,7 +97,7 @@ def fleet_errors(hostvars, groups, env=None, known_envs=(), role_specs=None):
         if host in groups.get("tenants", []):
             tenants[host] = values
             errors.extend(fleet.validate_tenant(host, values))
-        role_errors.extend(fleet.validate_role_vars(host, values, role_specs))
+        role_errors.extend(fleet.validate_role_vars(host, values, role_specs, validators))
         role_errors.extend(fleet.validate_account(env, host, values))
     errors.extend(fleet.validate_fleet(tenants))
     shared = list(groups.get("platform_shared", []))
