@@ -240,6 +240,8 @@ def patch_moto() -> None:
     * EC2 ``CreateNetworkAclEntry`` / ``ReplaceNetworkAclEntry`` with ``IcmpTypeCode``: moto 5.2.5 reads the ICMP
       type and code under a name its request parser never produces and stores the entry without them, so
       ``DescribeNetworkAcls`` answers an ICMP entry for every type (AWS keeps the type and code it was given).
+    * CloudWatch Logs ``AssociateKmsKey`` / ``DisassociateKmsKey``: not implemented by moto 5.2.5; here they set or
+      clear the group's key, which ``DescribeLogGroups`` answers as ``kmsKeyId`` (``cloudwatch_log_groups``).
     """
     from moto.ec2.responses.network_acls import NetworkACLs
     from moto.kms.models import KmsBackend
@@ -260,6 +262,7 @@ def patch_moto() -> None:
         SecretsManagerBackend.get_secret_value = get_secret_value  # type: ignore[method-assign]
 
     _patch_rotate_secret(SecretsManagerBackend)
+    _patch_logs_kms()
 
     for name in ("schedule_key_deletion", "cancel_key_deletion"):
         original = getattr(KmsBackend, name)
@@ -290,6 +293,32 @@ def patch_moto() -> None:
 
         with_icmp._localcloud_patched = True  # type: ignore[attr-defined]
         setattr(NetworkACLs, name, with_icmp)
+
+
+def _patch_logs_kms() -> None:
+    from moto.logs.exceptions import ResourceNotFoundException
+    from moto.logs.responses import LogsResponse
+
+    if getattr(getattr(LogsResponse, "associate_kms_key", None), "_localcloud_patched", False):
+        return
+
+    def _set_key(response: Any, key: str | None) -> str:
+        name = response._get_param("logGroupName")
+        group = response.logs_backend.groups.get(name)
+        if group is None:
+            raise ResourceNotFoundException()
+        group.kms_key_id = key
+        return ""
+
+    def associate_kms_key(self: Any) -> str:
+        return _set_key(self, self._get_param("kmsKeyId"))
+
+    def disassociate_kms_key(self: Any) -> str:
+        return _set_key(self, None)
+
+    for method in (associate_kms_key, disassociate_kms_key):
+        method._localcloud_patched = True  # type: ignore[attr-defined]
+        setattr(LogsResponse, method.__name__, method)
 
 
 def _patch_rotate_secret(backend_class: Any) -> None:
