@@ -113,3 +113,133 @@ def test_managed_policies_lifecycle(aws, tmp_path, request_log):
     result = converge(tmp_path, policies, state="absent")
     assert not result["changed"]
     iam.delete_role(RoleName=role)
+
+
+# ---------------------------------------------------------------------------------------------------- iam_roles
+ROLES_PLAY = """
+- name: Roles
+""" + SHARED_HOST_PLAY_HEADER + """  tasks:
+    - name: Converge the roles
+      manufacturing.platform.iam_roles:
+        state: "{{ wanted_state | default('present') }}"
+        roles: "{{ roles }}"
+        tags: {Environment: test}
+      register: _result
+"""
+
+
+def trust(service):
+    return {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]}
+
+
+def converge_roles(tmp_path, roles, *args, state="present", expect_rc=0):
+    playbook = tmp_path / "roles.yml"
+    playbook.write_text(ROLES_PLAY)
+    extra = tmp_path / "roles-vars.json"
+    extra.write_text(json.dumps({"roles": roles, "wanted_state": state}))
+    run = run_playbook(playbook, "-e", "env=local", "-e", "@" + str(extra), *args)
+    assert run.rc == expect_rc, run.explain()
+    return [r for _t, _h, r in run.task_results("Converge the roles")][0]
+
+
+def test_roles_lifecycle(aws, tmp_path, request_log):
+    """Create (check mode first), a no-op run of GetRole + one list per managed set and inline set + GetRolePolicy,
+    drift of every part put back (and previewed without a mutating request), absent detaches and deletes."""
+    iam = aws("iam")
+    suffix = uuid.uuid4().hex[:8]
+    account = aws("sts").get_caller_identity()["Account"]
+    managed = iam.create_policy(PolicyName="iamtest-%s-managed" % suffix,
+                                PolicyDocument=json.dumps(doc("s3:GetObject")))["Policy"]["Arn"]
+    names = ["iamtest-%s-fn" % suffix, "iamtest-%s-svc" % suffix]
+    roles = [
+        {"name": names[0], "description": "the function", "assume_role_policy": trust("lambda.amazonaws.com"),
+         "managed_policies": [managed], "inline_policies": {"own": doc("sqs:SendMessage")},
+         "tags": {"Environment": "test", "Tenant": "a"}},
+        {"name": names[1], "path": "/service/", "assume_role_policy": json.dumps(trust("rds.amazonaws.com")),
+         "max_session_duration": 7200},
+    ]
+    arns = ["arn:aws:iam::%s:role/%s" % (account, names[0]), "arn:aws:iam::%s:role/service/%s" % (account, names[1])]
+
+    mark = request_log.mark()
+    result = converge_roles(tmp_path, roles, "--check", "--diff")
+    assert result["changed"] and [result["roles"][n]["arn"] for n in names] == arns
+    assert "put inline policy own of role %s" % names[0] in result["actions"]
+    assert [e for e in request_log.mutating_since(mark) if e.get("service") == "iam"] == []
+    for name in names:
+        with pytest.raises(iam.exceptions.NoSuchEntityException):
+            iam.get_role(RoleName=name)
+
+    result = converge_roles(tmp_path, roles)
+    assert result["changed"] and [result["roles"][n]["arn"] for n in names] == arns
+    fn = iam.get_role(RoleName=names[0])["Role"]
+    assert fn["Description"] == "the function" and fn["AssumeRolePolicyDocument"] == trust("lambda.amazonaws.com")
+    assert {t["Key"]: t["Value"] for t in fn["Tags"]} == {"Environment": "test", "Tenant": "a"}
+    assert [p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=names[0])["AttachedPolicies"]] == [managed]
+    assert iam.get_role_policy(RoleName=names[0], PolicyName="own")["PolicyDocument"] == doc("sqs:SendMessage")
+    svc = iam.get_role(RoleName=names[1])["Role"]
+    assert svc["MaxSessionDuration"] == 7200 and svc["Path"] == "/service/"
+    assert {t["Key"]: t["Value"] for t in svc["Tags"]} == {"Environment": "test"}  # the module-level default
+
+    mark = request_log.mark()
+    result = converge_roles(tmp_path, roles, "--diff")
+    assert not result["changed"] and result["actions"] == []
+    actions = sorted(e["action"] for e in iam_requests(request_log, mark))
+    assert actions == sorted(["GetRole", "GetRole", "ListAttachedRolePolicies", "ListRolePolicies", "GetRolePolicy"])
+
+    # drift of every part, made by hand
+    iam.update_assume_role_policy(RoleName=names[0], PolicyDocument=json.dumps(trust("ec2.amazonaws.com")))
+    iam.update_role(RoleName=names[0], Description="changed")
+    iam.detach_role_policy(RoleName=names[0], PolicyArn=managed)
+    iam.attach_role_policy(RoleName=names[0], PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
+    iam.put_role_policy(RoleName=names[0], PolicyName="own", PolicyDocument=json.dumps(doc("sqs:*")))
+    iam.put_role_policy(RoleName=names[0], PolicyName="by-hand", PolicyDocument=json.dumps(doc("*")))
+    iam.tag_role(RoleName=names[0], Tags=[{"Key": "Tenant", "Value": "b"}, {"Key": "Extra", "Value": "x"}])
+    iam.update_role(RoleName=names[1], MaxSessionDuration=3600)
+    mark = request_log.mark()
+    preview = converge_roles(tmp_path, roles, "--check", "--diff")
+    assert preview["changed"] and not request_log.mutating_since(mark)
+    result = converge_roles(tmp_path, roles)
+    assert sorted(result["actions"]) == sorted(preview["actions"])
+    assert "delete inline policy by-hand of role %s" % names[0] in result["actions"]
+    assert "detach policy arn:aws:iam::aws:policy/AdministratorAccess from role %s" % names[0] in result["actions"]
+    fn = iam.get_role(RoleName=names[0])["Role"]
+    assert fn["Description"] == "the function" and fn["AssumeRolePolicyDocument"] == trust("lambda.amazonaws.com")
+    assert {t["Key"]: t["Value"] for t in fn["Tags"]} == {"Environment": "test", "Tenant": "a"}
+    assert [p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=names[0])["AttachedPolicies"]] == [managed]
+    assert iam.list_role_policies(RoleName=names[0])["PolicyNames"] == ["own"]
+    assert iam.get_role_policy(RoleName=names[0], PolicyName="own")["PolicyDocument"] == doc("sqs:SendMessage")
+    assert iam.get_role(RoleName=names[1])["Role"]["MaxSessionDuration"] == 7200
+    assert not converge_roles(tmp_path, roles)["changed"]
+
+    # absent: attachments, inline policies and instance profiles go first; check mode touches nothing
+    iam.create_instance_profile(InstanceProfileName="iamtest-%s-profile" % suffix)
+    iam.add_role_to_instance_profile(InstanceProfileName="iamtest-%s-profile" % suffix, RoleName=names[0])
+    mark = request_log.mark()
+    result = converge_roles(tmp_path, roles, "--check", state="absent")
+    assert result["changed"] and "delete role %s" % names[0] in result["actions"]
+    assert not request_log.mutating_since(mark)
+    iam.get_role(RoleName=names[0])
+    result = converge_roles(tmp_path, roles, state="absent")
+    assert result["changed"] and not any(r["exists"] for r in result["roles"].values())
+    for name in names:
+        with pytest.raises(iam.exceptions.NoSuchEntityException):
+            iam.get_role(RoleName=name)
+    assert iam.get_instance_profile(InstanceProfileName="iamtest-%s-profile" % suffix)["InstanceProfile"]["Roles"] == []
+    assert not converge_roles(tmp_path, roles, state="absent")["changed"]
+    iam.delete_instance_profile(InstanceProfileName="iamtest-%s-profile" % suffix)
+    iam.delete_policy(PolicyArn=managed)
+
+
+def test_roles_bad_input_changes_nothing(aws, tmp_path, request_log):
+    """A trust policy that is not JSON in the second role: the module fails before its first request, so the valid
+    first role is not created either."""
+    suffix = uuid.uuid4().hex[:8]
+    roles = [{"name": "iamtest-%s-ok" % suffix, "assume_role_policy": trust("lambda.amazonaws.com")},
+             {"name": "iamtest-%s-bad" % suffix, "assume_role_policy": "{not json"}]
+    mark = request_log.mark()
+    result = converge_roles(tmp_path, roles, expect_rc=2)
+    assert result["failed"] and "iamtest-%s-bad" % suffix in result["msg"]
+    assert [e for e in request_log.since(mark) if e.get("service") == "iam"] == []
+    with pytest.raises(aws("iam").exceptions.NoSuchEntityException):
+        aws("iam").get_role(RoleName="iamtest-%s-ok" % suffix)
