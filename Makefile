@@ -66,8 +66,10 @@ audit: local-up $(AUDIT_VENV)/.installed ## Converge env=local, then scan it wit
 	ansible-playbook site.yml -e env=local
 	$(PY) scripts/audit.py --prowler $(AUDIT_VENV)/bin/prowler --summary-json $${LOCALCLOUD_DIR:-.localcloud}/audit/summary.json
 
-test: setup ## Everything CI runs: ruff, ansible-lint, ansible-test sanity, pytest (starts/stops the local cloud)
-	$(CTL) run -- $(MAKE) --no-print-directory -k check
+# make test runs the molecule scenarios MOLECULE_JOBS_TEST at a time: pytest has converged the fleet before them, so
+# their converges are no-ops that only read (scripts/molecule_all.py).
+test: setup ## Everything CI runs: ruff, ansible-lint, ansible-test sanity, pytest, molecule (starts/stops the local cloud)
+	$(CTL) run -- $(MAKE) --no-print-directory -k check MOLECULE_JOBS=$(MOLECULE_JOBS_TEST)
 
 check: lint sanity pytest molecule
 
@@ -84,12 +86,11 @@ pytest: ## pytest: unit + integration (the local cloud must be up: make local-up
 unit: ## Unit tests only (no local cloud needed)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
-molecule: ## Molecule scenario of every role that has one (converge + idempotence + verify in the local cloud)
-	@for scenario in roles/*/molecule/default; do \
-	  role=$${scenario#roles/}; role=$${role%%/*}; \
-	  echo "== molecule: $$role"; \
-	  (cd roles/$$role && molecule test -s default) || exit 1; \
-	done
+MOLECULE_JOBS      ?= 1
+MOLECULE_JOBS_TEST ?= 3
+
+molecule: ## Molecule scenario of every role (converge + idempotence + verify in the local cloud); MOLECULE_JOBS at a time
+	$(PY) scripts/molecule_all.py --jobs $(MOLECULE_JOBS)
 
 build: venv ## Build the collection tarball (ansible-galaxy collection build)
 	ansible-galaxy collection build --force --output-path .build/
