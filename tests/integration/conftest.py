@@ -18,6 +18,8 @@ import pytest
 from support.databases import pg_connect, tsdb_connect
 from support.faults import control as faults_control
 from support.faults import ctl
+from support.network_state import snapshot as network_snapshot
+from support.onboarding import onboard
 from support.playbook import ROOT, run_playbook
 
 from localcloud.requestlog import RequestLog
@@ -127,8 +129,26 @@ def site_check_diff(converged, request_log, endpoints):
                            databases_before=before, databases_after=database_state(endpoints))
 
 
+@pytest.fixture(scope="session")
+def onboarded(converged, fault_proxy, request_log, aws, tmp_path_factory):
+    """A fourth tenant onboarded with site.yml --limit: preview, converge through the fault proxy, converge again
+    (tests/support/onboarding.py). test_network and test_faults read it; destroyed by test_network's delete test,
+    or at the end of the session."""
+    ec2 = aws("ec2")
+    done = onboard(tmp_path_factory.mktemp("onboarding"), fault_proxy, request_log, lambda: network_snapshot(ec2))
+    yield done
+    destroyed = done.destroy()
+    assert destroyed.rc == 0, destroyed.explain()
+
+
+def _last_order(item):
+    marker = item.get_closest_marker("runs_last")
+    return marker.kwargs.get("order", 0) if marker else None
+
+
 def pytest_collection_modifyitems(items):
-    """Tests marked runs_last change the shared state (e.g. add a tenant): run them after everything else."""
-    last = [item for item in items if item.get_closest_marker("runs_last")]
+    """Tests marked runs_last change the shared state (e.g. add a tenant): run them after everything else, in the
+    order of their ``order`` argument (default 0; equal orders keep the collection order)."""
+    last = sorted((item for item in items if _last_order(item) is not None), key=_last_order)
     if last:
-        items[:] = [item for item in items if not item.get_closest_marker("runs_last")] + last
+        items[:] = [item for item in items if _last_order(item) is None] + last

@@ -6,31 +6,19 @@ exactly the state of a clean run.
 - The proxy's errors are the ones real AWS services return, parsed by real boto3 clients of every protocol.
 - The session's no-op converge of the whole reference fleet (conftest.converged, its second run) goes through the
   proxy: it succeeds with changed=0 and no mutating request reaching the emulator.
-- A new tenant converged from nothing through the proxy: a clean run afterwards finds nothing to change (so the
-  state is exactly a clean run's); then it is destroyed again and the reference fleet is as before.
+- The session's onboarding of a new tenant (conftest.onboarded, tests/support/onboarding.py) converges it from nothing
+  through the proxy: a clean run afterwards finds nothing to change (so the state is exactly a clean run's); it is
+  destroyed again by test_network, which checks that the reference network is as before.
 """
 
 from __future__ import annotations
 
-import copy
-import json
-
 import boto3
 import pytest
 from botocore.config import Config
-from support.playbook import load_fleet, run_playbook, write_inventory
+from support.onboarding import NEW_CIDR, NEW_TENANT
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-THROTTLE = 0.20
-UNAVAILABLE = 0.05
-SEED = 13
-NEW_TENANT = "customer-998"
-NEW_CIDR = "10.1.64.0/20"
-# The reference fleet plus the default VPC fills moto's default VPC quota (5): a further tenant needs a raised one.
-RAISED_QUOTA = json.dumps(
-    {"network_quota_overrides": {"L-F678F1CE": 20, "L-A4707A72": 20, "L-0263D0A3": 20, "L-FE5A380F": 20}}
-)
 
 
 @pytest.fixture(scope="module")
@@ -127,10 +115,6 @@ def test_proxy_throttles_the_first_request_of_every_operation_when_asked(proxy, 
 # ------------------------------------------------------------------------------------------- converges under faults
 
 
-def _through(proxy):
-    return ["-e", "platform_aws_endpoint_url=" + proxy.url]
-
-
 def test_noop_converge_under_faults_changes_nothing(converged):
     """The session's second converge of the whole reference fleet (tests/integration/conftest.py) is the no-op run
     under 20 % throttling + 5 % 503 on every AWS request and a throttle on the first request of every operation: it
@@ -148,36 +132,18 @@ def test_noop_converge_under_faults_changes_nothing(converged):
     assert {"ec2", "iam", "logs", "rds", "kafka", "lambda", "apigateway", "s3", "sns", "secretsmanager"} <= services
 
 
-@pytest.fixture(scope="module")
-def new_tenant(converged, proxy, tmp_path_factory, request_log):
-    fleet = copy.deepcopy(load_fleet())
-    fleet["all"]["children"]["tenants"]["hosts"][NEW_TENANT] = {
-        "tenant_id": NEW_TENANT, "tenancy_tier": "shared", "tenant_machines": 3, "network_vpc_cidr": NEW_CIDR,
-    }
-    inventory = write_inventory(tmp_path_factory.mktemp("faults-tenant"), fleet)
-    args = ["-i", str(inventory), "-e", "env=local", "-e", RAISED_QUOTA, "--limit", NEW_TENANT]
-    proxy.control(throttle=THROTTLE, unavailable=UNAVAILABLE, seed=SEED + 1, services=[], reset=True)
-    faulted = run_playbook("playbooks/tenants.yml", *args, *_through(proxy))
-    stats = proxy.control(throttle=0, unavailable=0)
-    mark = request_log.mark()
-    clean = run_playbook("playbooks/tenants.yml", *args)
-    clean_mutating = request_log.mutating_since(mark)
-    yield {"faulted": faulted, "stats": stats, "clean": clean, "clean_mutating": clean_mutating}
-    destroy = run_playbook("playbooks/destroy.yml", "-i", str(inventory), "-e", "env=local",
-                           "-e", "confirm_destroy=local", "-e", RAISED_QUOTA, "--limit", NEW_TENANT)
-    assert destroy.rc == 0, destroy.explain()
-
-
 @pytest.mark.runs_last
-def test_new_tenant_converges_under_faults_to_the_clean_state(new_tenant, aws):
-    faulted, stats, clean = new_tenant["faulted"], new_tenant["stats"], new_tenant["clean"]
+def test_new_tenant_converges_under_faults_to_the_clean_state(onboarded, aws):
+    """The session's onboarding of a fourth tenant (conftest.onboarded) converged it from nothing through the proxy
+    (20 % throttling + 5 % 503): it succeeded, and the clean run after it had nothing to do and sent no mutating
+    request, so the faulted converge left exactly a clean run's state."""
+    faulted, stats, clean = onboarded.converge, onboarded.faults, onboarded.again
     assert faulted.rc == 0, faulted.explain()
-    assert faulted.changed > 0
+    assert "platform_aws_endpoint_url=" in " ".join(faulted.args) and faulted.changed > 0
     assert stats["injected"] >= 0.15 * stats["requests"] > 10, stats
-    # a clean run after it has nothing to do: the faulted converge left exactly a clean run's state
     assert clean.rc == 0, clean.explain()
     assert clean.changed == 0, clean.changed_tasks()
-    assert new_tenant["clean_mutating"] == []
+    assert onboarded.again_mutating == []
     vpcs = aws("ec2").describe_vpcs(Filters=[{"Name": "tag:Tenant", "Values": [NEW_TENANT]}])["Vpcs"]
     assert [v["CidrBlock"] for v in vpcs] == [NEW_CIDR]
     assert aws("lambda").get_function(FunctionName="mfg-local-%s-alert-processor" % NEW_TENANT)

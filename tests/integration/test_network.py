@@ -1,8 +1,9 @@
 """The network role, converged into the local cloud and read back with boto3 (issue 3).
 
 Uses the session's `converged` fixture (site.yml -e env=local, twice) for the reference fleet, then:
---check --diff (zero mutating requests), a fourth tenant converged with --limit (only its resources and the
-shared-side peering route/rules change), its deletion (network_state=absent), and preflight rejections.
+--check --diff (zero mutating requests), the session's onboarding of a fourth tenant with --limit (conftest.onboarded:
+only its resources and the shared-side peering route/rules change), its deletion (destroy.yml --limit, then the
+network role's delete finds nothing left), and preflight rejections.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from support.network_state import env_filters, platform_vpcs, snapshot, tags
+from support.onboarding import NEW_CIDR, NEW_TENANT
 from support.playbook import ROOT, SHARED_HOST_PLAY_HEADER, load_fleet, run_playbook, write_inventory
 
 from ansible_collections.manufacturing.platform.plugins.module_utils import network_cidr
@@ -23,63 +26,10 @@ NAT_COUNT = 1
 INTERFACE_SERVICES = {"secretsmanager", "kms", "sns", "logs", "sts"}
 DATA_PORTS = {"postgres": 5432, "timescaledb": 5432, "msk": 9098}
 BASE_TAGS = {"Platform": "manufacturing", "Environment": ENV, "ManagedBy": "ansible-manufacturing.platform"}
-NEW_TENANT = "customer-999"
-NEW_CIDR = "10.1.48.0/20"
-# The reference fleet (3 tenants + shared) plus the default VPC fills moto's default VPC quota (5): a fourth
-# tenant needs a raised quota, exactly like a real account. The tests say so explicitly.
-RAISED_QUOTA = json.dumps(
-    {"network_quota_overrides": {"L-F678F1CE": 20, "L-A4707A72": 20, "L-0263D0A3": 20, "L-FE5A380F": 20}}
-)
 
 
 def tenants_of(fleet):
     return fleet["all"]["children"]["tenants"]["hosts"]
-
-
-def tags(item):
-    return {t["Key"]: t["Value"] for t in item.get("Tags") or []}
-
-
-def env_filters():
-    return [{"Name": "tag:Platform", "Values": ["manufacturing"]}, {"Name": "tag:Environment", "Values": [ENV]}]
-
-
-def platform_vpcs(ec2):
-    vpcs = ec2.describe_vpcs(Filters=env_filters() + [{"Name": "tag:NetworkRole", "Values": ["vpc"]}])["Vpcs"]
-    return {tags(v).get("Tenant", "shared"): v for v in vpcs}
-
-
-def snapshot(ec2):
-    """Everything the role manages in the environment, keyed by id, as comparable data."""
-    vpc_ids = [v["VpcId"] for v in platform_vpcs(ec2).values()]
-    flt = [{"Name": "vpc-id", "Values": vpc_ids}]
-    snap = {}
-    for key, method, list_key, id_key, kwargs in (
-        ("vpc", "describe_vpcs", "Vpcs", "VpcId", {"VpcIds": vpc_ids}),
-        ("subnet", "describe_subnets", "Subnets", "SubnetId", {"Filters": flt}),
-        ("rtb", "describe_route_tables", "RouteTables", "RouteTableId", {"Filters": flt}),
-        ("sg", "describe_security_groups", "SecurityGroups", "GroupId", {"Filters": flt}),
-        ("nacl", "describe_network_acls", "NetworkAcls", "NetworkAclId", {"Filters": flt}),
-        ("nat", "describe_nat_gateways", "NatGateways", "NatGatewayId", {"Filter": flt}),
-        ("vpce", "describe_vpc_endpoints", "VpcEndpoints", "VpcEndpointId", {"Filters": flt}),
-        (
-            "igw",
-            "describe_internet_gateways",
-            "InternetGateways",
-            "InternetGatewayId",
-            {"Filters": [{"Name": "attachment.vpc-id", "Values": vpc_ids}]},
-        ),
-        ("pcx", "describe_vpc_peering_connections", "VpcPeeringConnections", "VpcPeeringConnectionId", {}),
-        ("fl", "describe_flow_logs", "FlowLogs", "FlowLogId", {}),
-    ):
-        for item in getattr(ec2, method)(**kwargs)[list_key]:
-            item = json.loads(json.dumps(item, default=str))
-            for volatile in ("CreationTimestamp", "CreateTime", "CreationTime", "ExpirationTime"):
-                item.pop(volatile, None)
-            if key == "pcx" and item["Status"]["Code"] in ("deleted", "rejected", "failed", "expired"):
-                continue
-            snap["%s/%s" % (key, item[id_key])] = item
-    return snap
 
 
 @pytest.fixture(scope="module")
@@ -505,46 +455,13 @@ def test_check_diff_makes_no_mutating_request(site_check_diff):
 
 # ---------------------------------------------------------------------------------------------- a fourth tenant
 @pytest.fixture(scope="module")
-def fourth_tenant(state, fleet, tmp_path_factory, request_log, aws):
-    grown = copy.deepcopy(fleet)
-    tenants_of(grown)[NEW_TENANT] = {
-        "tenant_id": NEW_TENANT,
-        "tenancy_tier": "shared",
-        "tenant_machines": 5,
-        "network_vpc_cidr": NEW_CIDR,
-    }
-    inventory = write_inventory(tmp_path_factory.mktemp("fourth"), grown)
-    args = ["-i", str(inventory), "-e", "env=local", "-e", RAISED_QUOTA, "--limit", NEW_TENANT]
-    before = snapshot(state["ec2"])
-    mark = request_log.mark()
-    preview = run_playbook("site.yml", *args, "--check", "--diff")
-    preview_mutating = request_log.mutating_since(mark)
-    mark = request_log.mark()
-    converge = run_playbook("site.yml", *args)
-    mutating = request_log.mutating_since(mark)
-    after = snapshot(state["ec2"])
-    again = run_playbook("site.yml", *args)
-    yield {
-        "inventory": inventory,
-        "args": args,
-        "preview": preview,
-        "preview_mutating": preview_mutating,
-        "converge": converge,
-        "mutating": mutating,
-        "before": before,
-        "after": after,
-        "again": again,
-    }
-    # teardown (normally already done by test_fourth_tenant_delete): restore the reference state
-    if platform_vpcs(state["ec2"]).get(NEW_TENANT):
-        destroy_tenant(inventory)
-    # The shared layer owns the shared bucket's lifecycle (one rule per shared-tier tenant): converging it with the
-    # reference inventory drops the added tenant's rule again.
-    restored = run_playbook("playbooks/shared.yml", "-e", "env=local")
-    assert restored.rc == 0, restored.explain()
+def fourth_tenant(onboarded):
+    """The session's onboarding of a fourth, shared-tier tenant (tests/support/onboarding.py): preview, converge
+    (through the fault proxy), converge again; snapshots of the network before and after."""
+    return onboarded
 
 
-def destroy_tenant(inventory):
+def destroy_network(inventory):
     """network_state=absent for the added tenant (roles/network/molecule/default/destroy-tenant.yml)."""
     playbook = ROOT / "roles" / "network" / "molecule" / "default" / "destroy-tenant.yml"
     return run_playbook(str(playbook), "-i", str(inventory), "-e", "env=local", "--limit", NEW_TENANT)
@@ -552,9 +469,9 @@ def destroy_tenant(inventory):
 
 @pytest.mark.runs_last
 def test_fourth_tenant_preview_shows_changes_without_mutating(fourth_tenant):
-    preview = fourth_tenant["preview"]
+    preview = fourth_tenant.preview
     assert preview.rc == 0, preview.explain()
-    assert fourth_tenant["preview_mutating"] == []
+    assert fourth_tenant.preview_mutating == []
     result = next(r for t, h, r in preview.task_results() if "Converge the VPC of this host" in t and h == NEW_TENANT)
     assert result["changed"]
     assert any(a.startswith("create VPC mfg-local-%s %s" % (NEW_TENANT, NEW_CIDR)) for a in result["actions"])
@@ -564,10 +481,10 @@ def test_fourth_tenant_preview_shows_changes_without_mutating(fourth_tenant):
 @pytest.mark.runs_last
 def test_fourth_tenant_creates_only_its_resources(fourth_tenant, state):
     # The network role's own result (later roles of site.yml are other issues' business and may fail on their own).
-    network = [r for t, h, r in fourth_tenant["converge"].task_results() if "Converge the VPC of this host" in t]
-    assert network and not network[0].get("failed"), fourth_tenant["converge"].explain()
-    assert not [m for m in fourth_tenant["converge"].failure_messages() if "network" in m.split("[")[0]]
-    before, after = fourth_tenant["before"], fourth_tenant["after"]
+    network = [r for t, h, r in fourth_tenant.converge.task_results() if "Converge the VPC of this host" in t]
+    assert network and not network[0].get("failed"), fourth_tenant.converge.explain()
+    assert not [m for m in fourth_tenant.converge.failure_messages() if "network" in m.split("[")[0]]
+    before, after = fourth_tenant.before, fourth_tenant.after
     assert set(before) <= set(after), "something was deleted"
     shared = vpc_of(state, "shared")
     changed = sorted(k for k in before if before[k] != after[k])
@@ -597,12 +514,12 @@ def test_fourth_tenant_creates_only_its_resources(fourth_tenant, state):
     for key in set(after) - set(before):
         item = after[key]
         assert tags(item).get("Tenant") == NEW_TENANT or item.get("VpcId") == new_vpc["VpcId"], key
-    assert [(t, h) for t, h in fourth_tenant["again"].changed_tasks() if "network" in t] == []
+    assert [(t, h) for t, h in fourth_tenant.again.changed_tasks() if "network" in t] == []
 
 
 @pytest.mark.runs_last
 def test_fourth_tenant_mutations_touch_only_its_scope(fourth_tenant):
-    actions = {e["action"] for e in fourth_tenant["mutating"] if e["service"] == "ec2"}
+    actions = {e["action"] for e in fourth_tenant.mutating if e["service"] == "ec2"}
     assert not any(
         a.startswith(("Delete", "Revoke", "Replace", "Disassociate", "Modify"))
         # DNS attributes, the subnets onto their tiers' ACLs, the new groups' and default ACL's allow-all removed
@@ -612,17 +529,18 @@ def test_fourth_tenant_mutations_touch_only_its_scope(fourth_tenant):
     ), actions
 
 
-@pytest.mark.runs_last
+@pytest.mark.runs_last(order=1)
 def test_fourth_tenant_delete(fourth_tenant, state):
-    """delete.yml removes the tenant's network in reverse order and the shared side's route and rules."""
+    """destroy.yml --limit <tenant> removes the tenant (its network in reverse order, with the shared side's route and
+    rules): the network is exactly as before the onboarding, and the network role's delete finds nothing left."""
     ec2 = state["ec2"]
-    run = destroy_tenant(fourth_tenant["inventory"])
+    run = fourth_tenant.destroy()
     assert run.rc == 0, run.explain()
     assert NEW_TENANT not in platform_vpcs(ec2)
-    assert snapshot(ec2) == {k: v for k, v in fourth_tenant["before"].items()}, "the reference state was not restored"
+    assert snapshot(ec2) == fourth_tenant.before, "the reference state was not restored"
     addresses = ec2.describe_addresses(Filters=[{"Name": "tag:Tenant", "Values": [NEW_TENANT]}])["Addresses"]
     assert addresses == []
-    again = destroy_tenant(fourth_tenant["inventory"])
+    again = destroy_network(fourth_tenant.inventory)
     assert again.rc == 0 and again.changed == 0, again.explain()
 
 
@@ -754,7 +672,8 @@ DRIFT_PLAY = """
 """
 
 
-@pytest.mark.runs_last
+# after the fourth tenant is gone: the drift play converges the shared layer with the reference inventory
+@pytest.mark.runs_last(order=2)
 def test_an_endpoint_policy_opened_by_hand_is_put_back(state, aws, tmp_path):
     """Drift: the shared VPC's S3 gateway endpoint is opened to any principal by hand; the next converge puts the
     account-only policy back with one ModifyVpcEndpoint, and nothing else of the network changes."""
@@ -776,7 +695,8 @@ def test_an_endpoint_policy_opened_by_hand_is_put_back(state, aws, tmp_path):
     assert statement["Condition"] == {"StringEquals": {"aws:PrincipalAccount": "123456789012"}}
 
 
-@pytest.mark.runs_last
+# after the fourth tenant is gone: the drift play converges the shared layer with the reference inventory
+@pytest.mark.runs_last(order=2)
 def test_network_acls_changed_by_hand_are_put_back(state, aws, tmp_path, request_log):
     """Drift: SSH opened on the shared VPC's public ACL, a private subnet moved back to the default ACL and the
     default ACL reopened, by hand; one converge of the role undoes exactly that (three requests)."""
