@@ -126,3 +126,27 @@ def test_bad_retention_fails_before_any_request(clean, tmp_path, request_log):
     assert any("retention 8 is not a value CloudWatch Logs accepts" in m for m in run.failure_messages()), \
         run.explain()
     assert requests(request_log, mark) == []
+
+
+def test_info_reads_each_prefix_once_without_tags(clean, tmp_path, aws, request_log):
+    """cloudwatch_log_groups_info (the monitoring role's compliance read): one DescribeLogGroups per prefix not
+    covered by another, no tag reads; retention and KMS key reported as the stock info module does."""
+    play(tmp_path, GROUPS)
+    aws("logs").delete_retention_policy(logGroupName=GROUPS[1])
+    path = tmp_path / "info.yml"
+    path.write_text("- name: info\n" + SHARED_HOST_PLAY_HEADER + "  tasks:\n"
+                    "    - name: Info\n"
+                    "      manufacturing.platform.cloudwatch_log_groups_info:\n"
+                    "        prefixes: ['%s', '%sa/', '/lgtest-none/']\n" % (PREFIX, PREFIX))
+    mark = request_log.mark()
+    run = run_playbook(path, "-e", "env=local", "--check")
+    assert run.rc == 0, run.explain()
+    [(_t, _h, result)] = list(run.task_results("Info"))
+    assert not result["changed"] and result["prefixes_read"] == ["/lgtest-none/", PREFIX]
+    calls = [e["action"] for e in request_log.since(mark) if e.get("service") == "logs"]
+    assert calls == ["DescribeLogGroups", "DescribeLogGroups"], calls
+    by_name = {g["log_group_name"]: g for g in result["log_groups"]}
+    assert sorted(by_name) == sorted(GROUPS)
+    assert by_name[GROUPS[0]]["retention_in_days"] == 7 and by_name[GROUPS[0]]["kms_key_id"] == KEY_A
+    assert "retention_in_days" not in by_name[GROUPS[1]]
+    assert by_name[GROUPS[2]]["arn"] == "arn:aws:logs:us-east-1:123456789012:log-group:" + GROUPS[2]
